@@ -1,0 +1,45 @@
+# Two commands a fresh clone needs: `make demo` and `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test lint soak bench clean mosquitto chromium
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: setup
+	$(BIN)/alarm-gateway demo
+
+mosquitto:
+	@command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || \
+	  { echo "installing mosquitto"; (apt-get update -qq || sudo apt-get update -qq) && \
+	    (apt-get install -y -qq mosquitto || sudo apt-get install -y -qq mosquitto); }
+
+chromium:
+	@[ -x /usr/bin/chromium ] || { echo "installing chromium"; \
+	  (apt-get update -qq || sudo apt-get update -qq) && \
+	  (apt-get install -y -qq chromium || sudo apt-get install -y -qq chromium) || \
+	  echo "chromium unavailable: the browser tests will be skipped"; }
+
+lint: setup
+	$(BIN)/ruff check gateway drivers firmware_stubs simulator tests bench
+	$(BIN)/mypy
+
+test: setup mosquitto chromium lint
+	$(BIN)/pytest -q
+
+soak: setup mosquitto
+	SOAK_SECONDS=$${SOAK_SECONDS:-600} $(BIN)/pytest -q -m slow tests/test_chaos.py -s
+
+bench: setup mosquitto
+	$(BIN)/python -m bench.run_all
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
