@@ -1,0 +1,154 @@
+"""GPIO buttons and LEDs through gpiozero: one input device per configured GPIO device.
+
+gpiozero calls back from lgpio's thread on a Pi (and synchronously in the caller's thread
+under MockFactory), so a callback only stamps the time and hands the edge to the event loop
+with ``call_soon_threadsafe``; debounce and hold run there (:mod:`drivers.debounce`). The pin
+factory is an argument: ``MockFactory`` in tests and simulation, the default (lgpio) on a Pi.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from drivers.debounce import Debouncer, Transition
+from gateway.config import Device
+from gateway.errors import HardwareError
+from gateway.events import EventDraft, EventType
+from gateway.ports import Clock, EventSink
+
+log = logging.getLogger(__name__)
+
+_KIND_EVENTS = {
+    "door_contact": {"press": EventType.OPEN, "release": EventType.CLOSE},
+}
+
+
+class GpioInputs:
+    """Implements :class:`~gateway.ports.InputSource` and :class:`~gateway.ports.Indicator`."""
+
+    name = "gpio"
+
+    def __init__(self, devices: Sequence[Device], clock: Clock, pin_factory: Any = None) -> None:
+        self._devices = [d for d in devices if d.input == "gpio"]
+        self._clock = clock
+        self._factory = pin_factory
+        self._inputs: dict[str, Any] = {}
+        self._leds: dict[str, Any] = {}
+        self._led_state: dict[str, int] = {}
+        self._debouncers: dict[str, Debouncer] = {}
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._sink: EventSink | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.edges = 0
+
+    def open(self) -> None:
+        """Claim every pin now, so a busy pin is one clear error before anything starts."""
+        from gpiozero import LED, DigitalInputDevice
+        from gpiozero.exc import GPIOZeroError
+
+        for dev in self._devices:
+            try:
+                self._inputs[dev.id] = DigitalInputDevice(
+                    dev.pin, pull_up=dev.pull_up, active_state=dev.active_state,
+                    bounce_time=None, pin_factory=self._factory,
+                )
+                if dev.led_pin is not None:
+                    self._leds[dev.id] = LED(dev.led_pin, pin_factory=self._factory)
+            except (GPIOZeroError, OSError) as exc:
+                self.close()
+                raise HardwareError(f"devices {dev.id}: GPIO pin {dev.pin}: {exc}") from exc
+            self._debouncers[dev.id] = Debouncer(
+                dev.bounce_ms / 1000, dev.hold_s, pressed=bool(self._inputs[dev.id].value)
+            )
+
+    def close(self) -> None:
+        for handle in self._timers.values():
+            handle.cancel()
+        for device in [*self._inputs.values(), *self._leds.values()]:
+            device.close()
+        self._inputs.clear()
+        self._leds.clear()
+
+    async def run(self, sink: EventSink) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._sink = sink
+        for dev_id, device in self._inputs.items():
+            device.when_activated = self._callback(dev_id, True)
+            device.when_deactivated = self._callback(dev_id, False)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            for device in self._inputs.values():
+                device.when_activated = device.when_deactivated = None
+
+    def _callback(self, dev_id: str, pressed: bool) -> Any:
+        def on_edge() -> None:  # any thread: stamp and hand off, nothing else
+            now = self._clock.monotonic()
+            assert self._loop is not None
+            self._loop.call_soon_threadsafe(self._edge, dev_id, pressed, now)
+
+        return on_edge
+
+    def _edge(self, dev_id: str, pressed: bool, at: float) -> None:
+        self.edges += 1
+        self._emit(dev_id, self._debouncers[dev_id].edge(pressed, at))
+        self._arm(dev_id)
+
+    def _tick(self, dev_id: str) -> None:
+        self._timers.pop(dev_id, None)
+        self._emit(dev_id, self._debouncers[dev_id].tick(self._clock.monotonic()))
+        self._arm(dev_id)
+
+    def _arm(self, dev_id: str) -> None:
+        deadline = self._debouncers[dev_id].next_deadline()
+        old = self._timers.pop(dev_id, None)
+        if old is not None:
+            old.cancel()
+        if deadline is not None and self._loop is not None:
+            delay = max(0.0, deadline - self._clock.monotonic())
+            self._timers[dev_id] = self._loop.call_later(delay, self._tick, dev_id)
+
+    def _emit(self, dev_id: str, transitions: list[Transition]) -> None:
+        assert self._sink is not None
+        kind = next(d.kind for d in self._devices if d.id == dev_id)
+        for tr in transitions:
+            mapping = _KIND_EVENTS.get(kind, {})
+            etype = mapping.get(tr.kind, EventType(tr.kind))
+            if kind == "door_contact" and tr.kind == "hold":
+                continue
+            draft = EventDraft(etype, device=dev_id, value=tr.held_s)
+            task = asyncio.ensure_future(self._sink.record(draft))
+            self._tasks.add(task)
+            task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("event=gpio_record_failed error=%r", str(task.exception()))
+
+    # -- Indicator ---------------------------------------------------------------------------
+    def set_led(self, device: str, led: int) -> None:
+        """Show alarm progress on the device's LED (on for any state but idle)."""
+        self._led_state[device] = led
+        output = self._leds.get(device)
+        if output is not None:
+            if led == 0:
+                output.off()
+            elif led == 1:
+                output.blink(on_time=0.2, off_time=0.2)
+            else:
+                output.on()
+
+    def led(self, device: str) -> int:
+        return self._led_state.get(device, 0)
+
+    def pin_of(self, device: str) -> int | None:
+        dev = next((d for d in self._devices if d.id == device), None)
+        return dev.pin if dev else None
+
+    def health(self) -> dict[str, Any]:
+        return {"inputs": len(self._inputs), "edges": self.edges}

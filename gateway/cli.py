@@ -1,0 +1,156 @@
+"""``alarm-gateway``: argument parsing and one-line errors; no logic lives here.
+
+Exit codes (SPEC §5): 0 done, 1 failed at run time, 2 bad usage or bad config. Errors are one
+line each, never a traceback, unless ``--debug``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from gateway.config import SiteConfig, load_config
+from gateway.errors import ConfigError, GatewayError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="alarm-gateway",
+        description="Ward alarm gateway: panic buttons to the security desk and the police.",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+    def verb(name: str, help_text: str, needs_config: bool = True) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if needs_config:
+            p.add_argument("-c", "--config", required=True, metavar="FILE", help="site TOML file")
+        return p
+
+    run = verb("run", "run the gateway")
+    run.add_argument("--simulate", action="store_true",
+                     help="GPIO on gpiozero's MockFactory, driven through the control socket")
+    verb("check-config", "validate the config: exit 0, or 2 with one line per error")
+    events = verb("events", "read the journal (a table for people, --json for programs)")
+    events.add_argument("--since", metavar="WHEN",
+                        help="RFC 3339 time, or a duration back from now: 90s, 15m, 2h, 3d")
+    events.add_argument("--json", action="store_true", help="one JSON event per line")
+    events.add_argument("--limit", type=int, default=1000, help="at most this many (default 1000)")
+    demo = verb("demo", "a simulated hospital, from press to police acknowledgement", False)
+    demo.add_argument("--fast", action="store_true", help="shorter pauses between steps")
+    drill = verb("drill", "ask the running gateway to raise a drill alarm end to end")
+    drill.add_argument("--device", metavar="ID", help="device to raise it for (default: first)")
+    simulate = verb("simulate", "simulated hardware for the gateway of FILE")
+    simulate.add_argument("--scenario", metavar="FILE", help="run a scenario file unattended")
+    enroll = verb("enroll", "enroll a serial button node")
+    enroll.add_argument("--node", type=int, help="node id (default: the pending unknown node)")
+    enroll.add_argument("--device", metavar="ID", help="the configured device it becomes")
+    enroll.add_argument("--list", action="store_true", help="list enrolled and pending nodes")
+    enroll.add_argument("--wait", type=float, default=0,
+                        help="seconds to wait for an unknown node's BOOT (learn mode)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from gateway.logs import setup_logging
+
+    setup_logging(args.debug)
+    handler = _VERBS[args.verb]
+    try:
+        return handler(args)
+    except ConfigError as exc:
+        for line in exc.lines():
+            print(f"alarm-gateway: config error: {line}", file=sys.stderr)
+        return EXIT_USAGE
+    except GatewayError as exc:
+        if args.debug:
+            raise
+        print(f"alarm-gateway: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return EXIT_OK
+
+
+def _load(args: argparse.Namespace) -> SiteConfig:
+    return load_config(args.config)
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    try:
+        config = _load(args)
+    except ConfigError as exc:
+        for line in exc.lines():
+            print(line)
+        return EXIT_USAGE
+    print(f"{args.config}: OK ({len(config.wards)} wards, {len(config.devices)} devices)")
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    config = _load(args)
+    from gateway.app import Gateway
+
+    gateway = Gateway(config, simulate=args.simulate)
+    return asyncio.run(_run_until_signal(gateway.run))
+
+
+async def _run_until_signal(run: Callable[[asyncio.Event], Any]) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await run(stop)
+    return EXIT_OK
+
+
+def cmd_events(args: argparse.Namespace) -> int:
+    from gateway.journal_reader import print_events
+
+    return print_events(_load(args), since=args.since, as_json=args.json, limit=args.limit)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from gateway.demo import run_demo
+
+    return asyncio.run(run_demo(fast=args.fast))
+
+
+def cmd_drill(args: argparse.Namespace) -> int:
+    from gateway.drill import request_drill
+
+    return request_drill(_load(args), args.device)
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from simulator.cli import run_simulate
+
+    return run_simulate(_load(args), args.scenario)
+
+
+def cmd_enroll(args: argparse.Namespace) -> int:
+    from gateway.enroll import run_enroll
+
+    return run_enroll(_load(args), args)
+
+
+_VERBS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "run": cmd_run,
+    "check-config": cmd_check_config,
+    "events": cmd_events,
+    "demo": cmd_demo,
+    "drill": cmd_drill,
+    "simulate": cmd_simulate,
+    "enroll": cmd_enroll,
+}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

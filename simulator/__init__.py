@@ -1,0 +1,1 @@
+"""Simulated hardware for tests, demos and technicians: serial button nodes on a pty."""
