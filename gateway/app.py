@@ -69,6 +69,12 @@ class Gateway:
         self._background: list[Callable[[], Coroutine[Any, Any, None]]] = []
         self._closers: list[Callable[[], Coroutine[Any, Any, None]]] = []
         self.consumers: list[str] = [MQTT_CONSUMER]
+        #: set by the alarm feature: ``await command_handler(alarm_id, payload, origin)``
+        #: validates and applies an ``alarm/<id>/set`` command (MQTT, console, control socket)
+        #: and returns ``{"ok": bool, "error"?: str, "alarm"?: dict}``
+        self.command_handler: Callable[[str, bytes, str], Coroutine[Any, Any, dict[str, Any]]] | None = None
+        #: devices' indicators (GPIO LEDs, serial nodes' LEDs), told of alarm progress
+        self.indicators: list[Any] = []
 
     # -- building ----------------------------------------------------------------------------
     async def _build(self) -> None:
@@ -96,6 +102,7 @@ class Gateway:
         self.gpio = GpioInputs(self.config.devices, self.clock, factory)
         self.gpio.open()
         self.inputs.append(self.gpio)
+        self.indicators.append(self.gpio)
 
     def _build_control(self) -> None:
         self.control.register("ping", self._cmd_ping)
