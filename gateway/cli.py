@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from gateway.config import SiteConfig, load_config
-from gateway.errors import ConfigError, GatewayError
+from gateway.errors import CommandError, ConfigError, GatewayError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -69,6 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         for line in exc.lines():
             print(f"alarm-gateway: config error: {line}", file=sys.stderr)
+        return EXIT_USAGE
+    except CommandError as exc:
+        print(f"alarm-gateway: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except GatewayError as exc:
         if args.debug:

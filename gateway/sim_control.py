@@ -34,9 +34,14 @@ def register_sim_commands(gw: Gateway) -> None:
         return await drive(request, False)
 
     async def click(request: dict[str, Any]) -> dict[str, Any]:
+        """Press, hold ``seconds`` (default 0.1), release, and wait out the debounce
+        lock-out so the next click is a new press, as a finger would."""
+        dev = gw.config.device(str(request.get("device")))
         await drive(request, True)
         await asyncio.sleep(float(request.get("seconds", 0.1)))
-        return await drive(request, False)
+        answer = await drive(request, False)
+        await asyncio.sleep((dev.bounce_ms if dev else 30) / 1000 * 1.5)
+        return answer
 
     async def leds(request: dict[str, Any]) -> dict[str, Any]:
         return {"leds": {d.id: gw.gpio.led(d.id) for d in gw.config.devices if d.input == "gpio"}}
