@@ -1,0 +1,20 @@
+"""The demo runs with no hardware, broker or network and tells the story end to end."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_demo_runs_and_shows_commit_before_publish() -> None:
+    out = subprocess.run([sys.executable, "-m", "gateway.cli", "demo", "--fast"],
+                         capture_output=True, text=True, timeout=240, cwd=ROOT)
+    assert out.returncode == 0, out.stdout + out.stderr
+    lines = out.stdout.splitlines()
+    committed = next(i for i, line in enumerate(lines) if "committed" in line and "press er-desk-1" in line)
+    published = next(i for i, line in enumerate(lines) if "published  events" in line and "press er-desk-1" in line)
+    assert committed < published
+    assert "Traceback" not in out.stdout + out.stderr
