@@ -164,6 +164,11 @@ class MqttLink:
                 sub.close()
 
     def _make_client(self) -> aiomqtt.Client:
+        client = self._new_client()
+        client.pending_calls_threshold = 100_000  # we pipeline on purpose; no warning per batch
+        return client
+
+    def _new_client(self) -> aiomqtt.Client:
         s = self.settings
         tls_params = None
         if s.tls:
@@ -241,11 +246,16 @@ class MqttLink:
 
     async def publish_now(self, suffix: str, payload: str | bytes, retain: bool = False) -> bool:
         """Best-effort direct publish (health); False when not connected."""
+        return await self.publish_full(self.topic(suffix), payload, retain)
+
+    async def publish_full(self, topic: str, payload: str | bytes, retain: bool = False) -> bool:
+        """:meth:`publish_now` to a whole topic, outside ``<prefix>/<site>/`` (Home Assistant
+        discovery); False when not connected."""
         client = self._client
         if client is None or not self.connected.is_set():
             return False
         try:
-            await client.publish(self.topic(suffix), payload, qos=1, retain=retain, timeout=5)
+            await client.publish(topic, payload, qos=1, retain=retain, timeout=5)
             return True
         except aiomqtt.MqttError:
             return False

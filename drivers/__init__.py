@@ -1,0 +1,1 @@
+"""Hardware adapters: serial bus, codecs."""

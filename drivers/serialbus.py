@@ -1,0 +1,499 @@
+"""The serial bus adapter: button nodes on a UART (SPEC §2), over pyserial, on asyncio.
+
+It owns the port and nothing else: lines are cut by :class:`~drivers.frames.LineSplitter`,
+decoded by :func:`~drivers.frames.decode_frame`, judged by :func:`gateway.bus_logic.decide`,
+recorded through the :class:`~gateway.ports.EventSink`, and only once ``record`` returned
+(the event is committed) is the ACK written. Reading never blocks the loop: the port's fd is
+watched with ``loop.add_reader`` and written with ``add_writer`` when the kernel buffer is
+full. A port that fails (USB unplugged, pty closed) puts the bus in trouble (``health()``
+and one ``trouble`` event) and is reopened with capped exponential backoff.
+
+Implements :class:`~gateway.ports.InputSource` and :class:`~gateway.ports.Indicator`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+from collections import Counter, deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import serial
+
+from drivers.frames import (
+    UNKNOWN_NODE,
+    Frame,
+    FrameError,
+    LineSplitter,
+    Missing,
+    ack_frame,
+    decode_frame,
+    encode_frame,
+    state_frame,
+)
+from gateway.bus_logic import (
+    BusPolicy,
+    Decision,
+    RejectLimiter,
+    Reply,
+    Supervisor,
+    Verdict,
+    ack_led,
+    decide,
+    rejected_frame_draft,
+    supervision_draft,
+)
+from gateway.errors import ConfigError
+from gateway.events import EventDraft, EventType
+from gateway.ports import Clock, EventSink
+from gateway.registry import NodeRecord, Registry
+
+log = logging.getLogger(__name__)
+
+PortOpener = Callable[[str, int], Any]
+"""``(port, baudrate) -> an open pyserial port`` (with ``fileno()`` and ``close()``)."""
+
+INBOX_HIGH = 2000  # lines waiting: stop reading (the kernel buffers, then the nodes retry)
+INBOX_LOW = 200
+OUTBOX_MAX = 64 * 1024  # bytes waiting to be written; beyond this frames are dropped
+
+
+def open_serial(port: str, baudrate: int) -> Any:
+    """Open ``port`` non-blocking; ``serial_for_url`` so ptys and ``/dev/serial/by-id``
+    symlinks work alike."""
+    return serial.serial_for_url(port, baudrate=baudrate, timeout=0, write_timeout=0)
+
+
+def load_key(path: str | os.PathLike[str]) -> bytes:
+    """A node key from its key file: hex digits (whitespace ignored), at least 16 bytes."""
+    try:
+        text = Path(path).read_text(encoding="ascii")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([(str(path), f"cannot read key file: {exc}")]) from exc
+    try:
+        key = bytes.fromhex("".join(text.split()))
+    except ValueError as exc:
+        raise ConfigError([(str(path), "key file must hold hex digits")]) from exc
+    if len(key) < 16:
+        raise ConfigError([(str(path), "key is shorter than 16 bytes (32 hex digits)")])
+    return key
+
+
+@dataclass(frozen=True, slots=True)
+class BusSettings:
+    """The ``[serial]`` section. Seconds and millivolts."""
+
+    port: str
+    baudrate: int = 115200
+    low_battery_mv: int = 2600
+    supervision_s: float = 300.0
+    name: str = "serial"
+    rejects_per_minute: int = 10  # rejected frames journaled per minute; all are counted
+    reopen_min_s: float = 0.2
+    reopen_max_s: float = 10.0
+    poll_s: float = 1.0  # how often supervision is checked
+    flush_s: float = 60.0  # heartbeat-only registry changes are written this often
+    learn: bool = True  # remember unknown nodes that send BOOT, for enrolment
+
+
+@dataclass(frozen=True, slots=True)
+class BusNode:
+    """One configured node: its device id, key file (None = no MAC) and supervision time."""
+
+    node: int
+    device: str
+    key_file: str | None = None
+    supervision_s: float | None = None
+
+
+class SerialBus:
+    """Input source and LED indicator for every node on one serial port."""
+
+    def __init__(
+        self,
+        settings: BusSettings,
+        nodes: Iterable[BusNode],
+        registry: Registry,
+        clock: Clock,
+        *,
+        open_port: PortOpener = open_serial,
+    ) -> None:
+        self.name = settings.name
+        self._settings = settings
+        self._nodes = {n.node: n for n in nodes}
+        self._registry = registry
+        self._clock = clock
+        self._open_port = open_port
+        self._policy = BusPolicy(low_battery_mv=settings.low_battery_mv)
+        self._supervisor = Supervisor(clock, settings.supervision_s)
+        self._rejects = RejectLimiter(clock, settings.rejects_per_minute, 60.0)
+        self._replays = RejectLimiter(clock, settings.rejects_per_minute, 60.0)
+        self._keys: dict[int, bytes | None] = {}
+        self._records: dict[int, NodeRecord] = {}
+        self._dirty: set[int] = set()
+        self._leds: dict[str, int] = {}
+        self._learned: dict[int, float] = {}
+        self._gw_seq = secrets.randbelow(65536)
+        self._counts: Counter[str] = Counter()
+        self._rejected: Counter[str] = Counter()
+        self._error: str | None = "not started"
+        self._trouble_journaled = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._fd: int | None = None
+        self._splitter = LineSplitter()
+        self._inbox: deque[bytes] = deque()
+        self._outbox = bytearray()
+        self._wakeup = asyncio.Event()
+        self._failure: BaseException | None = None
+        self._paused = False
+
+    # -- InputSource ------------------------------------------------------------------
+
+    async def run(self, sink: EventSink) -> None:
+        """Serve the port until cancelled, reopening it whenever it fails."""
+        self._loop = asyncio.get_running_loop()
+        await self._prepare()
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(self._housekeeping(sink))
+                await self._connection_loop(sink)
+        finally:
+            self._flush_dirty_now()
+
+    def health(self) -> dict[str, Any]:
+        devices = {n: r.device for n, r in self._records.items()}
+        return {
+            "name": self.name,
+            "port": self._settings.port,
+            "state": "trouble" if self._error else "ok",
+            "connected": self._fd is not None,
+            "error": self._error,
+            "frames_ok": self._counts["frames_ok"],
+            "rejected": dict(self._rejected),
+            "retransmissions": self._counts["retransmission"],
+            "replays": self._counts["replay"],
+            "acks_sent": self._counts["acks_sent"],
+            "states_sent": self._counts["states_sent"],
+            "tx_dropped": self._counts["tx_dropped"],
+            "reconnects": self._counts["reconnects"],
+            "offline": sorted(devices.get(n, str(n)) for n in self._supervisor.offline),
+            "low_battery": sorted(r.device for r in self._records.values() if r.low_battery),
+        }
+
+    # -- Indicator --------------------------------------------------------------------
+
+    def set_led(self, device: str, led: int) -> None:
+        """Send ``STATE`` (LED state 0..4) to the node(s) of ``device``. Callable from any
+        thread; a frame lost on the way is corrected by the answer to the next ``HB``."""
+        loop = self._loop
+        if loop is not None and _running_loop() is not loop:
+            loop.call_soon_threadsafe(self.set_led, device, led)
+            return
+        self._leds[device] = led
+        for node, record in self._records.items():
+            if record.device == device:
+                self._send_frame(state_frame(node, self._next_gw_seq(), led))
+                self._counts["states_sent"] += 1
+
+    def led(self, device: str) -> int:
+        return self._leds.get(device, 0)
+
+    # -- start-up ---------------------------------------------------------------------
+
+    async def _prepare(self) -> None:
+        """Read key files and bring the registry in line with the configured nodes."""
+        nodes = list(self._nodes.values())
+        keys = await asyncio.to_thread(
+            lambda: {n.node: load_key(n.key_file) if n.key_file else None for n in nodes}
+        )
+        self._records = await asyncio.to_thread(self._sync_registry, nodes)
+        self._keys = keys
+        for n in nodes:
+            self._supervisor.watch(n.node, n.supervision_s)
+
+    def _sync_registry(self, nodes: list[BusNode]) -> dict[int, NodeRecord]:
+        known = self._registry.records()
+        for n in nodes:
+            old = known.get(n.node)
+            if old is None or (old.device, old.key_ref) != (n.device, n.key_file):
+                known[n.node] = self._registry.enroll(n.node, n.device, n.key_file)
+        return {n.node: known[n.node] for n in nodes}
+
+    def _key_for(self, node: int) -> bytes | Missing | None:
+        return self._keys.get(node, UNKNOWN_NODE)
+
+    # -- the port ---------------------------------------------------------------------
+
+    async def _connection_loop(self, sink: EventSink) -> None:
+        delay = self._settings.reopen_min_s
+        while True:
+            try:
+                port = await asyncio.to_thread(
+                    self._open_port, self._settings.port, self._settings.baudrate
+                )
+            except (serial.SerialException, OSError, ValueError) as exc:
+                await self._trouble(sink, f"cannot open {self._settings.port}: {exc}")
+            else:
+                delay = self._settings.reopen_min_s
+                await self._serve_port(port, sink)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self._settings.reopen_max_s)
+
+    async def _serve_port(self, port: Any, sink: EventSink) -> None:
+        self._attach(port.fileno())
+        reason = f"{self._settings.port}: closed"
+        try:
+            await self._clear_trouble(sink)
+            await self._consume(sink)
+        except (serial.SerialException, OSError) as exc:
+            reason = f"{self._settings.port}: {exc}"
+        finally:
+            self._detach()
+            port.close()
+        self._counts["reconnects"] += 1
+        await self._trouble(sink, reason)
+
+    def _attach(self, fd: int) -> None:
+        assert self._loop is not None
+        os.set_blocking(fd, False)
+        self._fd, self._failure, self._paused = fd, None, False
+        self._splitter = LineSplitter()
+        self._outbox.clear()
+        self._loop.add_reader(fd, self._on_readable)
+
+    def _detach(self) -> None:
+        if self._fd is not None and self._loop is not None:
+            self._loop.remove_reader(self._fd)
+            self._loop.remove_writer(self._fd)
+        self._fd = None
+        self._inbox.clear()
+
+    def _on_readable(self) -> None:
+        assert self._fd is not None
+        try:
+            data = os.read(self._fd, 4096)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            return self._fail(exc)
+        if not data:
+            return self._fail(serial.SerialException("port closed"))
+        lines = self._splitter.feed(data)
+        if lines:
+            self._inbox.extend(lines)
+            self._wakeup.set()
+        if len(self._inbox) > INBOX_HIGH and self._loop is not None:
+            self._loop.remove_reader(self._fd)
+            self._paused = True
+
+    def _fail(self, exc: BaseException) -> None:
+        if self._loop is not None and self._fd is not None:
+            self._loop.remove_reader(self._fd)
+            self._loop.remove_writer(self._fd)
+        self._failure = self._failure or exc
+        self._wakeup.set()
+
+    async def _consume(self, sink: EventSink) -> None:
+        """Handle lines in arrival order, one at a time; raise the port's failure."""
+        while True:
+            if self._inbox:
+                line = self._inbox.popleft()
+                self._maybe_resume()
+                await self._handle(line, sink)
+                continue
+            if self._failure is not None:
+                raise self._failure
+            self._wakeup.clear()
+            await self._wakeup.wait()
+
+    def _maybe_resume(self) -> None:
+        if self._paused and len(self._inbox) < INBOX_LOW and self._fd is not None:
+            assert self._loop is not None
+            if self._failure is None:
+                self._loop.add_reader(self._fd, self._on_readable)
+            self._paused = False
+
+    def _send_frame(self, frame: Frame) -> None:
+        data = encode_frame(frame, self._keys.get(frame.node))
+        if self._fd is None or len(self._outbox) + len(data) > OUTBOX_MAX:
+            self._counts["tx_dropped"] += 1
+            return
+        self._outbox += data
+        self._flush_outbox()
+
+    def _flush_outbox(self) -> None:
+        assert self._loop is not None
+        fd = self._fd
+        if fd is None:
+            return
+        try:
+            written = os.write(fd, self._outbox) if self._outbox else 0
+        except BlockingIOError:
+            written = 0
+        except OSError as exc:
+            return self._fail(exc)
+        del self._outbox[:written]
+        if self._outbox:
+            self._loop.add_writer(fd, self._flush_outbox)
+        else:
+            self._loop.remove_writer(fd)
+
+    # -- frames -----------------------------------------------------------------------
+
+    async def _handle(self, line: bytes, sink: EventSink) -> None:
+        try:
+            frame = decode_frame(line, self._key_for)
+        except FrameError as exc:
+            await self._reject(exc, line, sink)
+            return
+        self._counts["frames_ok"] += 1
+        record = self._records[frame.node]
+        keyed = self._keys.get(frame.node) is not None
+        now = self._clock.wall()
+        decision = decide(frame, record, keyed=keyed, policy=self._policy, now=now)
+        self._counts[decision.verdict] += 1
+        try:
+            await self._apply(frame, record, decision, sink)
+        except Exception:  # a journal hiccup must not stop the bus; the node will retry
+            log.exception("event=serial_frame_failed node=%s seq=%s", frame.node, frame.seq)
+
+    async def _apply(
+        self, frame: Frame, record: NodeRecord, decision: Decision, sink: EventSink
+    ) -> None:
+        drafts = list(decision.drafts)
+        if decision.verdict is Verdict.REPLAY:
+            drafts = self._limited(self._replays, drafts)
+        elif self._supervisor.seen(frame.node):
+            now = self._clock.wall()
+            drafts.insert(0, supervision_draft(record.device, frame.node, lost=False, now=now))
+        for draft in drafts:
+            await sink.record(draft)
+        if decision.record != record:
+            urgent = decision.verdict is Verdict.NEW or bool(decision.drafts)
+            await self._store(decision.record, now=urgent)
+        if decision.reply is Reply.ACK:
+            led = ack_led(frame.type, self._leds.get(record.device, 0))
+            self._leds[record.device] = led
+            self._send_frame(ack_frame(frame.node, frame.seq, led))
+            self._counts["acks_sent"] += 1
+        elif decision.reply is Reply.STATE:
+            led = self._leds.get(record.device, 0)
+            self._send_frame(state_frame(frame.node, self._next_gw_seq(), led))
+            self._counts["states_sent"] += 1
+
+    async def _store(self, record: NodeRecord, *, now: bool) -> None:
+        """Keep ``record``; write it before the ACK, or later for heartbeat-only changes."""
+        self._records[record.node] = record
+        if not now:
+            self._dirty.add(record.node)
+            return
+        self._dirty.discard(record.node)
+        try:
+            await asyncio.to_thread(self._registry.save, record)
+        except Exception:
+            self._dirty.add(record.node)
+            log.exception("event=registry_write_failed node=%s", record.node)
+
+    async def _reject(self, exc: FrameError, line: bytes, sink: EventSink) -> None:
+        self._rejected[exc.reason] += 1
+        node = exc.node
+        if exc.reason == "unknown_node" and exc.type == "BOOT" and node is not None:
+            await self._learn(node)
+        suppressed = self._rejects.admit()
+        if suppressed is None:
+            return
+        record = self._records.get(node) if node is not None else None
+        draft = rejected_frame_draft(
+            exc.reason,
+            line,
+            device=record.device if record else None,
+            node=node,
+            suppressed=suppressed,
+            now=self._clock.wall(),
+        )
+        await self._record_quietly(sink, draft)
+
+    async def _learn(self, node: int) -> None:
+        """Learn mode: remember an unknown node's BOOT (at most once a minute per node)."""
+        now = self._clock.monotonic()
+        if not self._settings.learn or now - self._learned.get(node, -1e9) < 60.0:
+            return
+        self._learned[node] = now
+        try:
+            await asyncio.to_thread(self._registry.note_pending, node)
+        except Exception:
+            log.exception("event=registry_write_failed node=%s", node)
+
+    def _limited(self, limiter: RejectLimiter, drafts: list[EventDraft]) -> list[EventDraft]:
+        suppressed = limiter.admit()
+        if suppressed is None:
+            return []
+        return [replace(d, detail={**(d.detail or {}), "suppressed": suppressed}) for d in drafts]
+
+    def _next_gw_seq(self) -> int:
+        self._gw_seq = (self._gw_seq + 1) % 65536
+        return self._gw_seq
+
+    # -- trouble, supervision, deferred writes ----------------------------------------
+
+    async def _trouble(self, sink: EventSink, reason: str) -> None:
+        self._error = reason
+        log.warning("event=serial_trouble reason=%s", reason)
+        if not self._trouble_journaled:
+            self._trouble_journaled = True
+            detail = {"source": self.name, "port": self._settings.port, "reason": reason}
+            await self._record_quietly(sink, EventDraft(EventType.TROUBLE, detail=detail))
+
+    async def _clear_trouble(self, sink: EventSink) -> None:
+        self._error = None
+        if self._trouble_journaled:
+            self._trouble_journaled = False
+            detail = {"source": self.name, "port": self._settings.port}
+            await self._record_quietly(sink, EventDraft(EventType.TROUBLE_CLEARED, detail=detail))
+
+    async def _record_quietly(self, sink: EventSink, draft: EventDraft) -> None:
+        try:
+            await sink.record(draft)
+        except Exception:
+            log.exception("event=serial_record_failed type=%s", draft.type)
+
+    async def _housekeeping(self, sink: EventSink) -> None:
+        last_flush = self._clock.monotonic()
+        while True:
+            await asyncio.sleep(self._settings.poll_s)
+            for node in self._supervisor.due():
+                device = self._records[node].device
+                draft = supervision_draft(device, node, lost=True, now=self._clock.wall())
+                await self._record_quietly(sink, draft)
+            if self._clock.monotonic() - last_flush >= self._settings.flush_s:
+                last_flush = self._clock.monotonic()
+                await self._flush_dirty()
+
+    async def _flush_dirty(self) -> None:
+        records = [self._records[n] for n in self._dirty]
+        self._dirty.clear()
+        try:
+            await asyncio.to_thread(self._registry.save_many, records)
+        except Exception:
+            self._dirty.update(r.node for r in records)
+            log.exception("event=registry_write_failed")
+
+    def _flush_dirty_now(self) -> None:
+        if self._dirty:
+            try:
+                self._registry.save_many([self._records[n] for n in self._dirty])
+                self._dirty.clear()
+            except Exception:
+                log.exception("event=registry_write_failed")
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
