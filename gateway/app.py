@@ -65,6 +65,7 @@ class Gateway:
         self.inputs: list[InputSource] = []
         self.devices: DeviceStates | None = None
         self.gpio: Any = None
+        self.serial: Any = None
         self.ready = asyncio.Event()
         self._background: list[Callable[[], Coroutine[Any, Any, None]]] = []
         self._closers: list[Callable[[], Coroutine[Any, Any, None]]] = []

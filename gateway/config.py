@@ -131,6 +131,8 @@ class HttpChannel(_Strict):
     ca_file: str | None = None
     timeout_s: float = Field(default=5, gt=0, le=120)
     max_attempts: int = Field(default=8, ge=1, le=100)
+    retry_base_s: float = Field(default=1.0, gt=0, le=60)  # first backoff delay, seconds
+    retry_cap_s: float = Field(default=30.0, gt=0, le=600)  # longest backoff delay, seconds
     insecure: bool = False
     drill_url: str | None = None
 
@@ -273,8 +275,7 @@ def _pydantic_errors(exc: ValidationError) -> list[tuple[str, str]]:
 
 
 def _unique(errors: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    seen: set[tuple[str, str]] = set()
-    return [e for e in errors if not (e in seen or seen.add(e))]
+    return list(dict.fromkeys(errors))
 
 
 def _cross_checks(raw: dict[str, Any], base: Path) -> list[tuple[str, str]]:
