@@ -7,4 +7,5 @@ and adds its inputs, processors, control commands and tasks. A feature is one li
 from __future__ import annotations
 
 BUILDERS: list[str] = [
+    "gateway.serial_feature:build_serial",
 ]
