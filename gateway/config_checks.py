@@ -31,7 +31,11 @@ def cross_checks(raw: dict[str, Any], base: Path) -> list[Problem]:
     ]
     out: list[Problem] = []
     for check in checks:
-        out.extend(check(raw, base))
+        try:
+            out.extend(check(raw, base))
+        except (TypeError, ValueError, AttributeError, OSError):
+            # the schema has already reported the wrong type that tripped this check
+            continue
     return out
 
 
@@ -54,6 +58,10 @@ def _resolve(base: Path, value: str) -> Path:
     return p if p.is_absolute() else base / p
 
 
+def _ward_id_set(raw: dict[str, Any]) -> set[str]:
+    return {w["id"] for _, w in _dicts(raw, "wards") if isinstance(w.get("id"), str)}
+
+
 def _ward_ids(raw: dict[str, Any], base: Path) -> Iterator[Problem]:
     seen: dict[str, int] = {}
     for i, ward in _dicts(raw, "wards"):
@@ -65,7 +73,7 @@ def _ward_ids(raw: dict[str, Any], base: Path) -> Iterator[Problem]:
 
 
 def _device_ids(raw: dict[str, Any], base: Path) -> Iterator[Problem]:
-    wards = {w.get("id") for _, w in _dicts(raw, "wards")}
+    wards = _ward_id_set(raw)
     seen: dict[str, int] = {}
     for i, dev in _dicts(raw, "devices"):
         did = dev.get("id")
@@ -164,7 +172,7 @@ def _existing_files(
 
 
 def _policy(raw: dict[str, Any], base: Path) -> Iterator[Problem]:
-    wards = {w.get("id") for _, w in _dicts(raw, "wards")}
+    wards = _ward_id_set(raw)
     policy = _section(raw, "policy") or {}
     for i, rule in _dicts(policy, "rules"):
         ward = rule.get("ward")
