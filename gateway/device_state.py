@@ -119,6 +119,9 @@ class DeviceStates:
             "state": flags.state,
             "battery_mv": flags.battery_mv,
             "last_seen": rfc3339(flags.last_seen) if flags.last_seen else None,
+            # beyond SPEC §3's keys, so tamper and battery sensors need not guess from "trouble"
+            "tamper": flags.tamper,
+            "low_battery": flags.low_battery,
         }
 
     def all_documents(self) -> dict[str, dict[str, Any]]:

@@ -8,4 +8,7 @@ from __future__ import annotations
 
 BUILDERS: list[str] = [
     "gateway.serial_feature:build_serial",
+    "gateway.operations:build",
+    "gateway.homeassistant:build",
+    "gateway.sdnotify:build",
 ]
