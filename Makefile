@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint soak bench clean mosquitto chromium
+.PHONY: setup demo test lint soak bench clean mosquitto chromium systemd-tools
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -28,11 +28,17 @@ chromium:
 	  (apt-get install -y -qq chromium || sudo apt-get install -y -qq chromium) || \
 	  echo "chromium unavailable: the browser tests will be skipped"; }
 
+systemd-tools:
+	@command -v systemd-analyze >/dev/null 2>&1 || { echo "installing systemd (systemd-analyze)"; \
+	  (apt-get update -qq || sudo apt-get update -qq) && \
+	  (apt-get install -y -qq systemd || sudo apt-get install -y -qq systemd) || \
+	  echo "systemd-analyze unavailable: the unit verification test will be skipped"; }
+
 lint: setup
 	$(BIN)/ruff check gateway drivers firmware_stubs simulator tests bench
 	$(BIN)/mypy
 
-test: setup mosquitto chromium lint
+test: setup mosquitto chromium systemd-tools lint
 	$(BIN)/pytest -q
 
 soak: setup mosquitto
