@@ -54,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     enroll.add_argument("--list", action="store_true", help="list enrolled and pending nodes")
     enroll.add_argument("--wait", type=float, default=0,
                         help="seconds to wait for an unknown node's BOOT (learn mode)")
+    verb("hash-password", "read a password and print its argon2id hash for [[console.users]]",
+         False)
     return parser
 
 
@@ -144,6 +146,12 @@ def cmd_enroll(args: argparse.Namespace) -> int:
     return run_enroll(_load(args), args)
 
 
+def cmd_hash_password(args: argparse.Namespace) -> int:
+    from gateway.console.auth import run_hash_password
+
+    return run_hash_password(args)
+
+
 _VERBS: dict[str, Callable[[argparse.Namespace], int]] = {
     "run": cmd_run,
     "check-config": cmd_check_config,
@@ -152,6 +160,7 @@ _VERBS: dict[str, Callable[[argparse.Namespace], int]] = {
     "drill": cmd_drill,
     "simulate": cmd_simulate,
     "enroll": cmd_enroll,
+    "hash-password": cmd_hash_password,
 }
 
 

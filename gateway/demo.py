@@ -96,10 +96,10 @@ def demo_config(folder: Path, port: int) -> SiteConfig:
 
 
 async def run_demo(fast: bool = False) -> int:
+    import logging
+
     from amqtt.broker import Broker
     from gpiozero.pins.mock import MockFactory
-
-    import logging
 
     logging.getLogger().setLevel(logging.WARNING)  # the timeline is the output
     with tempfile.TemporaryDirectory(prefix="alarm-demo-") as tmp:

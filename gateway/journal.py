@@ -322,7 +322,7 @@ class Journal:
         conn = connect(self.path)
         try:
             rows = conn.execute(
-                "SELECT position FROM cursors WHERE name IN (%s)" % ",".join("?" * len(consumers)),
+                f"SELECT position FROM cursors WHERE name IN ({','.join('?' * len(consumers))})",
                 consumers,
             ).fetchall()
             floor = min((int(r[0]) for r in rows), default=0) if len(rows) == len(consumers) else 0

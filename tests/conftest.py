@@ -16,7 +16,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from mqtt_helpers import Broker, MqttCollector, wait_for_port  # noqa: E402
+from mqtt_helpers import Broker, MqttCollector  # noqa: E402
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 

@@ -11,13 +11,12 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from conftest import write_site
 from gpiozero.pins.mock import MockFactory
+from mqtt_helpers import MqttCollector
 
 from gateway.app import Gateway
 from gateway.config import load_config
-from mqtt_helpers import MqttCollector
-
-from conftest import write_site
 
 TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 

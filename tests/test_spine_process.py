@@ -6,9 +6,8 @@ import sqlite3
 import time
 from pathlib import Path
 
-from mqtt_helpers import MqttCollector
-
 from conftest import write_site
+from mqtt_helpers import MqttCollector
 
 
 def committed_ids(tmp_path: Path, type_: str) -> list[str]:

@@ -7,12 +7,12 @@ import os
 import time
 from pathlib import Path
 
+from conftest import write_site
+from mqtt_helpers import MqttCollector
+
 from gateway.app import Gateway
 from gateway.config import load_config
-from mqtt_helpers import MqttCollector
 from simulator.nodes import BusSimulator, NodeSpec
-
-from conftest import write_site
 
 KEY = bytes(range(16))
 
