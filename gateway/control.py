@@ -49,8 +49,9 @@ class ControlServer:
     async def stop(self) -> None:
         if self._server is not None:
             self._server.close()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._server.wait_closed(), 1)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(1):
+                    await self._server.wait_closed()
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
 
@@ -107,7 +108,8 @@ async def request(path: Path, payload: dict[str, Any], timeout: float = 10.0) ->
         finally:
             writer.close()
 
-    return await asyncio.wait_for(exchange(), timeout)
+    async with asyncio.timeout(timeout):
+        return await exchange()
 
 
 def request_sync(path: Path, payload: dict[str, Any], timeout: float = 10.0) -> dict[str, Any]:

@@ -263,5 +263,6 @@ class MqttLink:
     async def close(self) -> None:
         """Clean stop: say ``offline`` (retained) while still connected."""
         self._stopping = True
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.publish_now("gateway/status", "offline", retain=True), 2)
+        with contextlib.suppress(TimeoutError, aiomqtt.MqttError):
+            async with asyncio.timeout(2):  # not wait_for: it can swallow a cancellation on 3.11
+                await self.publish_now("gateway/status", "offline", retain=True)
