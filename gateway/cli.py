@@ -48,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     drill.add_argument("--device", metavar="ID", help="device to raise it for (default: first)")
     simulate = verb("simulate", "simulated hardware for the gateway of FILE")
     simulate.add_argument("--scenario", metavar="FILE", help="run a scenario file unattended")
+    simulate.add_argument("--mqtt-url", metavar="URL", help="use this broker, not [mqtt].url")
+    simulate.add_argument("--no-gateway", action="store_true",
+                          help="only the simulated hardware: print the command to start the gateway")
     enroll = verb("enroll", "enroll a serial button node")
     enroll.add_argument("--node", type=int, help="node id (default: the pending unknown node)")
     enroll.add_argument("--device", metavar="ID", help="the configured device it becomes")
@@ -135,9 +138,12 @@ def cmd_drill(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from simulator.cli import run_simulate
+    from simulator.cli import run_simulate, tighten_secrets
 
-    return run_simulate(_load(args), args.scenario)
+    for line in tighten_secrets(args.config):  # git does not keep 0600 on example secrets
+        print(f"alarm-gateway: {line}", file=sys.stderr)
+    return run_simulate(_load(args), args.scenario, mqtt_url=args.mqtt_url,
+                        start_gateway=not args.no_gateway)
 
 
 def cmd_enroll(args: argparse.Namespace) -> int:

@@ -1,0 +1,197 @@
+"""The two delivery loops of the dispatcher and the journaling they share.
+
+:class:`Reporter` turns every attempt into an ``escalation_attempt`` event (and raises or
+clears ``trouble``); :class:`HttpRunner` drives the HTTP channel until delivered or
+refused, pausing between rounds of retries while the hotline is away; :class:`SmsRunner`
+sends one SMS per number, at most one per ``min_interval_s`` per number, retrying a
+failing modem with backoff. Neither ever gives up on an open alarm: an escalation is owed
+until delivered, refused, superseded or its alarm resolved.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateway.alarm_model import FINAL_STATUSES
+from gateway.alarms import AlarmEngine
+from gateway.clock import rfc3339
+from gateway.escalation.model import classify_status
+from gateway.escalation.outbound import Outbound
+from gateway.events import EventDraft, EventType
+from gateway.ports import Clock, EventSink
+
+log = logging.getLogger(__name__)
+
+Sleep = Callable[[float], Awaitable[Any]]
+
+
+class Reporter:
+    """Journals attempts and trouble; reads delivery status back from the engine."""
+
+    def __init__(self, sink: EventSink, engine: AlarmEngine, clock: Clock) -> None:
+        self._sink = sink
+        self._engine = engine
+        self.clock = clock
+        self.trouble: set[str] = set()
+
+    def entry(self, plan: dict[str, Any], d: dict[str, Any]) -> dict[str, Any] | None:
+        for alarm_id in plan["alarms"]:
+            alarm = self._engine.get(alarm_id)
+            entry = alarm.entry(d["escalation_id"]) if alarm else None
+            if entry is not None:
+                return entry
+        return None
+
+    def status(self, plan: dict[str, Any], d: dict[str, Any]) -> str | None:
+        entry = self.entry(plan, d)
+        return entry["status"] if entry else None
+
+    def attempts(self, plan: dict[str, Any], d: dict[str, Any]) -> int:
+        entry = self.entry(plan, d)
+        return int(entry["attempts"]) if entry else 0
+
+    def still_owed(self, plan: dict[str, Any], d: dict[str, Any]) -> bool:
+        """Not final, and some alarm of the plan still open."""
+        alarms = [self._engine.get(a) for a in plan["alarms"]]
+        return self.status(plan, d) not in FINAL_STATUSES and any(a and a.open for a in alarms)
+
+    async def attempt(self, plan: dict[str, Any], d: dict[str, Any], attempt: int, status: str,
+                      will_retry: bool, **extra: Any) -> None:
+        detail = {"escalation_id": d["escalation_id"], "channel": d["channel"],
+                  "target": d["target"], "attempt": attempt, "status": status,
+                  "will_retry": will_retry, "alarms": list(plan["alarms"])}
+        detail.update({k: v for k, v in extra.items() if v is not None})
+        drill = bool(plan.get("alarm", {}).get("drill", False))
+        await self._sink.record(EventDraft(EventType.ESCALATION_ATTEMPT, drill=drill,
+                                           alarm_id=plan["alarms"][0], detail=detail))
+
+    async def trouble_on(self, source: str, reason: str) -> None:
+        if source not in self.trouble:
+            self.trouble.add(source)
+            log.warning("event=trouble source=%s reason=%r", source, reason)
+            await self._sink.record(EventDraft(EventType.TROUBLE,
+                                               detail={"source": source, "reason": reason}))
+
+    async def trouble_off(self, source: str) -> None:
+        if source in self.trouble:
+            self.trouble.discard(source)
+            await self._sink.record(EventDraft(EventType.TROUBLE_CLEARED,
+                                               detail={"source": source}))
+
+
+class HttpRunner:
+    """Delivers one plan's HTTP escalation through ``channel`` (``HttpChannel``)."""
+
+    def __init__(self, channel: Any, outbound: Outbound, reporter: Reporter, sleep: Sleep,
+                 pause_s: float) -> None:
+        self.channel = channel
+        self._outbound = outbound
+        self._reporter = reporter
+        self._sleep = sleep
+        self._pause_s = pause_s
+
+    async def deliver(self, plan: dict[str, Any], d: dict[str, Any],
+                      deadline_s: float | None) -> str:
+        """``delivered``, ``refused`` (permanent 4xx), ``late`` (``deadline_s`` passed,
+        still owed) or ``closed`` (nothing owed any more)."""
+        request = self._outbound.request(plan, d["escalation_id"])
+        done = [self._reporter.attempts(plan, d)]
+        while self._reporter.still_owed(plan, d):
+            result = await self.channel.deliver(request, on_attempt=self._reporting(plan, d, done),
+                                                deadline_s=deadline_s)
+            if result.delivered:
+                await self._reporter.trouble_off("hotline")
+                return "delivered"
+            reason = f"hotline: {result.detail}"
+            await self._reporter.trouble_on("hotline", reason)
+            if result.permanent_failure:
+                return "refused"
+            if result.deadline_exceeded:
+                return "late"
+            await self._sleep(self._pause_s)
+        return "closed"
+
+    def _reporting(self, plan: dict[str, Any], d: dict[str, Any],
+                   done: list[int]) -> Callable[[int, int | str, bool, float], Awaitable[None]]:
+        async def on_attempt(n: int, label: int | str, retry: bool, delay: float) -> None:
+            done[0] += 1
+            verdict = classify_status(label) if isinstance(label, int) else "retry"
+            status = {"delivered": "delivered", "permanent": "failed"}.get(verdict, "retrying")
+            extra: dict[str, Any] = {"http_status": label if isinstance(label, int) else None,
+                                     "error": None if isinstance(label, int) else label}
+            if status == "delivered":
+                extra["delivered_at"] = rfc3339(self._reporter.clock.wall())
+            if status == "retrying":
+                extra["retry_in_s"] = round(delay if retry else self._pause_s, 3)
+            await self._reporter.attempt(plan, d, done[0], status, status == "retrying", **extra)
+        return on_attempt
+
+
+@dataclass
+class _Lane:
+    """One phone number: its lock (one SMS at a time) and when it last got one."""
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    last_sent: float | None = None
+
+
+class SmsRunner:
+    """Sends plan SMS through ``sender`` (the modem), rate-limited per number."""
+
+    def __init__(self, sender: Any, outbound: Outbound, reporter: Reporter, clock: Clock,
+                 sleep: Sleep, min_interval_s: float, backoff_s: tuple[float, float] = (1, 60)):
+        self.sender = sender
+        self._outbound = outbound
+        self._reporter = reporter
+        self._clock = clock
+        self._sleep = sleep
+        self.min_interval_s = min_interval_s
+        self._backoff = backoff_s
+        self._lanes: dict[str, _Lane] = {}
+        self.sent = 0
+
+    async def deliver(self, plan: dict[str, Any], d: dict[str, Any]) -> None:
+        lane = self._lanes.setdefault(d["target"], _Lane())
+        async with lane.lock:
+            failures, limited = 0, False
+            while self._reporter.still_owed(plan, d):
+                wait = self._wait(lane)
+                if wait > 0:
+                    if not limited:
+                        limited = True
+                        await self._reporter.attempt(plan, d, 0, "rate_limited", True,
+                                                     retry_in_s=round(wait, 3))
+                    await self._sleep(wait)
+                    continue
+                if await self._send(plan, d, lane):
+                    return
+                failures += 1
+                await self._sleep(min(self._backoff[1], self._backoff[0] * 2 ** (failures - 1)))
+
+    def _wait(self, lane: _Lane) -> float:
+        if lane.last_sent is None:
+            return 0.0
+        return lane.last_sent + self.min_interval_s - self._clock.wall()
+
+    async def _send(self, plan: dict[str, Any], d: dict[str, Any], lane: _Lane) -> bool:
+        attempt = self._reporter.attempts(plan, d) + 1
+        text = self._outbound.sms_text(plan, d["escalation_id"], attempt)
+        try:
+            await self.sender.send_sms(d["target"], text)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"[:200]
+            await self._reporter.attempt(plan, d, attempt, "error", True, error=error)
+            await self._reporter.trouble_on("modem", f"SMS to {d['target']} failed: {error}")
+            return False
+        lane.last_sent = self._clock.wall()
+        self.sent += 1
+        await self._reporter.attempt(plan, d, attempt, "delivered", False,
+                                     delivered_at=rfc3339(lane.last_sent))
+        await self._reporter.trouble_off("modem")
+        return True

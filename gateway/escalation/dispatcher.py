@@ -1,0 +1,202 @@
+"""The escalation dispatcher: executes the engine's escalation plans, at least once.
+
+A journal consumer with its own durable cursor (``escalation``). Each ``alarm_state``
+event carrying a plan becomes one job that delivers on every channel at once (``dual``)
+or SMS only after HTTP failed permanently or ran out of time (``fallback``). Every attempt
+is journaled as ``escalation_attempt``; the engine folds those into the alarm (delivered →
+``escalated``, LED 3). The cursor only passes a plan once all its deliveries are finished,
+so a crash replays it; deliveries the alarm already records as final are skipped, and the
+same escalation ids are reused. Rationale: ``docs/alarms.md``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+from gateway.alarm_model import FINAL_STATUSES
+from gateway.alarms import AlarmEngine
+from gateway.config import SiteConfig
+from gateway.escalation.delivery import HttpRunner, Reporter, SmsRunner
+from gateway.escalation.outbound import Outbound
+from gateway.events import Event, EventDraft, EventType
+from gateway.journal import Journal, Subscription
+from gateway.ports import Clock, EventSink
+
+log = logging.getLogger(__name__)
+
+CONSUMER = "escalation"
+
+
+class SmsSender(Protocol):
+    """The modem as the dispatcher needs it: send one text, raise on failure."""
+
+    async def send_sms(self, number: str, text: str) -> Any: ...
+
+
+class Dispatcher:
+    """Runs plans from the journal; ``http`` / ``sms`` may be None when not configured."""
+
+    def __init__(
+        self,
+        config: SiteConfig,
+        journal: Journal,
+        sink: EventSink,
+        engine: AlarmEngine,
+        clock: Clock,
+        http: Any = None,
+        sms: SmsSender | None = None,
+        *,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        retry_pause_s: float = 30.0,
+    ) -> None:
+        self._journal = journal
+        self._engine = engine
+        self._inflight: dict[int, asyncio.Task[None]] = {}
+        self._done_upto = 0
+        self._sub: Subscription | None = None
+        self.reporter = Reporter(sink, engine, clock)
+        outbound = Outbound(config)
+        self.http = HttpRunner(http, outbound, self.reporter, sleep, retry_pause_s) if http else None
+        self.sms = SmsRunner(sms, outbound, self.reporter, clock, sleep,
+                             config.escalation.sms.min_interval_s
+                             if config.escalation.sms else 0) if sms else None
+        self.plans_seen = 0
+
+    def health(self) -> dict[str, Any]:
+        return {"escalations_in_flight": len(self._inflight), "plans": self.plans_seen,
+                "trouble": sorted(self.reporter.trouble)}
+
+    async def run(self) -> None:
+        """Consume the journal until cancelled; cancelling stops every job.
+
+        Reading runs ahead of the durable cursor: the cursor stays just before the oldest
+        plan still being delivered, so a restart replays exactly the unfinished ones.
+        """
+        sub = self._sub = Subscription(self._journal, CONSUMER)
+        self._done_upto = sub.position
+        wake = asyncio.Event()
+        self._journal.add_listener(wake.set)
+        try:
+            while True:
+                wake.clear()
+                events = self._journal.events_after(self._done_upto, 200)
+                if not events:
+                    await wake.wait()
+                    continue
+                for event in events:
+                    self._take(event)
+                self._done_upto = events[-1].seq
+                sub.advance(self._low_water())
+        finally:
+            self._journal.remove_listener(wake.set)
+            for task in list(self._inflight.values()):
+                task.cancel()
+            with contextlib.suppress(BaseException):
+                await asyncio.gather(*self._inflight.values(), return_exceptions=True)
+            sub.close()
+            self._sub = None
+
+    def _take(self, event: Event) -> None:
+        plan = (event.detail or {}).get("escalation")
+        if event.type != EventType.ALARM_STATE or not isinstance(plan, dict):
+            return
+        self.plans_seen += 1
+        task = asyncio.create_task(self._execute(plan), name=f"escalation-{event.seq}")
+        self._inflight[event.seq] = task
+        task.add_done_callback(functools.partial(self._finished, event.seq))
+
+    def _finished(self, seq: int, task: asyncio.Task[None]) -> None:
+        if task.cancelled():
+            return  # stopped, not finished: the cursor stays before it, a restart replays it
+        self._inflight.pop(seq, None)
+        if self._sub is not None:
+            self._sub.advance(self._low_water())
+        if not task.cancelled() and task.exception() is not None:
+            log.error("event=escalation_job_failed seq=%d error=%r", seq, str(task.exception()))
+
+    def _low_water(self) -> int:
+        return min(self._inflight, default=self._done_upto + 1) - 1
+
+    # -- one plan -----------------------------------------------------------------------
+    async def _execute(self, plan: dict[str, Any]) -> None:
+        if plan.get("mass"):
+            await self._supersede(plan)
+        todo = [d for d in plan["deliveries"] if self._status(plan, d) not in FINAL_STATUSES]
+        http = [d for d in todo if d["channel"] == "http"]
+        sms = [d for d in todo if d["channel"] == "sms"]
+        fallback = plan["delivery"] == "fallback" and http and self.http is not None
+        async with asyncio.TaskGroup() as tg:
+            if fallback:
+                tg.create_task(self._fallback(plan, http[0], sms, tg))
+            else:
+                for d in http:
+                    tg.create_task(self._http(plan, d, None))
+                for d in sms:
+                    tg.create_task(self._sms(plan, d))
+
+    async def _fallback(self, plan: dict[str, Any], http: dict[str, Any],
+                        sms: list[dict[str, Any]], tg: asyncio.TaskGroup) -> None:
+        """HTTP first; SMS once HTTP is refused or not delivered within the time."""
+        standby = [d for d in sms if self._status(plan, d) == "standby"]
+        if standby:
+            outcome = await self._http(plan, http, float(plan["fallback_after_s"]))
+            if outcome in ("delivered", "closed"):
+                return
+            for d in standby:
+                await self.reporter.attempt(plan, d, 0, "activated", False,
+                                            note=f"HTTP {outcome}")
+            if outcome == "late":
+                tg.create_task(self._http(plan, http, None))
+        elif self._status(plan, http) not in FINAL_STATUSES:
+            tg.create_task(self._http(plan, http, None))
+        for d in sms:
+            tg.create_task(self._sms(plan, d))
+
+    async def _http(self, plan: dict[str, Any], d: dict[str, Any],
+                    deadline_s: float | None) -> str:
+        if self.http is None:
+            await self.reporter.attempt(plan, d, 0, "failed", False, error="no HTTP channel")
+            return "failed"
+        return await self.http.deliver(plan, d, deadline_s)
+
+    async def _sms(self, plan: dict[str, Any], d: dict[str, Any]) -> None:
+        if self.sms is None:
+            await self.reporter.attempt(plan, d, 0, "failed", False, error="no modem")
+            return
+        await self.sms.deliver(plan, d)
+
+    async def _supersede(self, plan: dict[str, Any]) -> None:
+        """A combined escalation replaces its members' SMS not yet sent: one SMS per
+        number for the whole mass alarm."""
+        numbers = {d["target"] for d in plan["deliveries"] if d["channel"] == "sms"}
+        ours = {d["escalation_id"] for d in plan["deliveries"]}
+        for alarm_id in plan["alarms"]:
+            alarm = self._engine.get(alarm_id)
+            for entry in list(alarm.escalations) if alarm else []:
+                if (entry["channel"] == "sms" and entry["target"] in numbers
+                        and entry["escalation_id"] not in ours
+                        and entry["status"] not in FINAL_STATUSES):
+                    await self.reporter.attempt(
+                        {"alarms": [alarm_id]}, entry, 0, "superseded", False,
+                        note=f"combined into mass alarm {plan['key']}")
+
+    def _status(self, plan: dict[str, Any], d: dict[str, Any]) -> str | None:
+        return self.reporter.status(plan, d)
+
+
+def reply_sink(
+    config: SiteConfig, sink: EventSink
+) -> Callable[[str, str, float | None], Awaitable[None]]:
+    """The modem's ``on_sms`` callback: every received SMS becomes a ``police_reply``."""
+    from gateway.escalation.replies import reply_draft
+
+    async def on_sms(sender: str, text: str, received_at: float | None = None) -> None:
+        draft: EventDraft = reply_draft(config, sender, text)
+        await sink.record(draft)
+
+    return on_sms

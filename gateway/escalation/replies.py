@@ -1,0 +1,50 @@
+"""Police SMS replies (SPEC §4): who may acknowledge, and the event a reply becomes.
+
+A reply ``OK <code>`` from a configured number marks the alarm ``police_acknowledged``;
+the engine does that when it processes the ``police_reply`` event built here. Anything
+else is journaled (with why it was ignored) and changes nothing. Sans-I/O.
+"""
+
+from __future__ import annotations
+
+import re
+
+from gateway.config import SiteConfig
+from gateway.events import EventDraft, EventType
+from gateway.messages import parse_police_reply
+
+MAX_TEXT = 320  # characters of a reply kept in the journal
+
+
+def e164(number: str, country: str = "84") -> str:
+    """A phone number in E.164 form: spaces and dashes dropped, a leading ``0`` read as
+    ``+84`` (Vietnam), ``00`` as ``+``. Anything else is returned cleaned, unchanged."""
+    cleaned = re.sub(r"[\s().-]", "", number or "")
+    if cleaned.startswith("00"):
+        return "+" + cleaned[2:]
+    if cleaned.startswith("0"):
+        return f"+{country}{cleaned[1:]}"
+    if cleaned.isdigit() and cleaned.startswith(country) and len(cleaned) >= 11:
+        return "+" + cleaned
+    return cleaned
+
+
+def reply_numbers(config: SiteConfig) -> frozenset[str]:
+    """The numbers allowed to acknowledge: ``reply_numbers``, else the police ``numbers``
+    (drill numbers too, so a drill can be acknowledged end to end)."""
+    sms = config.escalation.sms
+    if sms is None:
+        return frozenset()
+    allowed = sms.reply_numbers or [*sms.numbers, *sms.drill_numbers]
+    return frozenset(e164(n) for n in allowed)
+
+
+def reply_draft(config: SiteConfig, sender: str, text: str) -> EventDraft:
+    """The ``police_reply`` event for one received SMS."""
+    number = e164(sender)
+    return EventDraft(EventType.POLICE_REPLY, detail={
+        "from": number,
+        "text": (text or "")[:MAX_TEXT],
+        "code": parse_police_reply(text or ""),
+        "authorised": number in reply_numbers(config),
+    })

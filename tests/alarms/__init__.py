@@ -1,0 +1,1 @@
+"""Alarm, command and escalation tests."""

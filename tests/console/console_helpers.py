@@ -1,0 +1,180 @@
+"""Helpers for the console tests: a console app over a real journal, with fast hashes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import socket
+import threading
+from collections.abc import AsyncIterator, Callable, Coroutine
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import ClientResponse
+from aiohttp.test_utils import TestClient, TestServer
+from argon2 import PasswordHasher
+
+from gateway.app import Gateway
+from gateway.clock import ManualClock
+from gateway.config import ConsoleUser, SiteConfig, load_config, validate_config
+from gateway.console.auth import Accounts, LoginLimiter, Sessions
+from gateway.console.feed import LiveFeed
+from gateway.console.server import ConsoleApp
+from gateway.journal import Journal
+
+#: cheap parameters, so a test login costs milliseconds (production hashes use the defaults)
+FAST = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+GUARD, GUARD_PASSWORD = "Nguyễn Văn An", "mật-khẩu-bảo-vệ"
+
+Handler = Callable[[str, bytes, str], Coroutine[Any, Any, dict[str, Any]]]
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+
+class GatewayThread:
+    """A real :class:`Gateway` (simulated GPIO) on its own event loop in a worker thread,
+    as ``alarm-gateway run --simulate`` would run it; ``stop()`` is the clean SIGTERM path."""
+
+    def __init__(self, config: Path) -> None:
+        self.config = config
+        self.gw: Gateway | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._ready = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.error: BaseException | None = None
+
+    def start(self, timeout: float = 15.0) -> GatewayThread:
+        self._ready.clear()
+        self._thread = threading.Thread(target=self._main, name="gateway", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise TimeoutError(f"gateway not ready in {timeout} s: {self.error!r}")
+        if self.error is not None:
+            raise self.error
+        return self
+
+    def _main(self) -> None:
+        try:
+            asyncio.run(self._run())
+        except BaseException as exc:
+            self.error = exc
+            self._ready.set()
+
+    async def _run(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        self.gw = Gateway(load_config(self.config), simulate=True)
+        runner = asyncio.create_task(self.gw.run(self._stop))
+        ready = asyncio.create_task(self.gw.ready.wait())
+        await asyncio.wait({runner, ready}, return_when=asyncio.FIRST_COMPLETED)
+        self._ready.set()
+        await runner
+
+    def call(self, make: Callable[[], Coroutine[Any, Any, Any]], timeout: float = 10.0) -> Any:
+        """Run ``make()`` on the gateway's loop and return its result."""
+        assert self.loop is not None
+        return asyncio.run_coroutine_threadsafe(make(), self.loop).result(timeout)
+
+    def stop(self, timeout: float = 15.0) -> None:
+        if self._thread is None:
+            return
+        if self.loop is not None and self._stop is not None and not self.loop.is_closed():
+            self.loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(timeout)
+        assert not self._thread.is_alive(), "the gateway did not stop"
+        self._thread = None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def fast_user(name: str, password: str) -> str:
+    """A ``[[console.users]]`` TOML entry with a cheap argon2id hash."""
+    return f'[[console.users]]\nname = "{name}"\npassword_hash = "{FAST.hash(password)}"\n'
+
+
+def site_config(tmp_path: Path, console: dict[str, Any] | None = None) -> SiteConfig:
+    raw: dict[str, Any] = {
+        "site": {"id": "bv-test", "name": "Bệnh viện Thử nghiệm"},
+        "wards": [{"id": "cap-cuu", "name": "Khoa Cấp cứu"}],
+        "devices": [{"id": "er-desk-1", "ward": "cap-cuu", "room": "Quầy tiếp đón", "pin": 17}],
+        "storage": {"path": str(tmp_path / "var")},
+        "console": console if console is not None else {},
+    }
+    return validate_config(raw, base_dir=tmp_path)
+
+
+@dataclass
+class Harness:
+    """A console app on a real 127.0.0.1 port; ``calls`` records what reached the handler."""
+
+    client: TestClient[Any, Any]
+    journal: Journal
+    clock: ManualClock
+    feed: LiveFeed
+    app: ConsoleApp
+    calls: list[tuple[str, dict[str, Any], str]] = field(default_factory=list)
+
+    async def login(self, name: str = GUARD, password: str = GUARD_PASSWORD) -> str:
+        """Log in; return the session's CSRF token."""
+        resp = await self.client.post("/api/login", json={"name": name, "password": password})
+        assert resp.status == 200, await resp.text()
+        return str((await resp.json())["csrf"])
+
+    async def command(self, alarm_id: str, body: Any, csrf: str | None) -> ClientResponse:
+        headers = {"X-CSRF-Token": csrf} if csrf is not None else {}
+        return await self.client.post(f"/api/alarms/{alarm_id}/command", json=body,
+                                      headers=headers)
+
+
+def recording_handler(calls: list[tuple[str, dict[str, Any], str]]) -> Handler:
+    """A command handler that knows one alarm, ``a1``, and records every call."""
+
+    async def handle(alarm_id: str, payload: bytes, origin: str) -> dict[str, Any]:
+        calls.append((alarm_id, json.loads(payload), origin))
+        if alarm_id != "a1":
+            return {"ok": False, "error": f"unknown alarm {alarm_id!r}"}
+        return {"ok": True, "alarm": {"id": "a1", "state": "acknowledged"}}
+
+    return handle
+
+
+@contextlib.asynccontextmanager
+async def console_harness(tmp_path: Path, *, handler: Handler | None = None,
+                          session_minutes: int = 10) -> AsyncIterator[Harness]:
+    """A console over a fresh journal, with one user (:data:`GUARD`) and a manual clock."""
+    config = site_config(tmp_path)
+    clock = ManualClock(wall_start=1_790_000_000.0)
+    journal = Journal(tmp_path / "journal.sqlite3")
+    journal.open()
+    await journal.start()
+    calls: list[tuple[str, dict[str, Any], str]] = []
+    command = handler or recording_handler(calls)
+    feed = LiveFeed(journal, config, clock, lambda: {"version": "test", "uptime_s": 1})
+    users = [ConsoleUser(name=GUARD, password_hash=FAST.hash(GUARD_PASSWORD))]
+    app = ConsoleApp(feed, Accounts(users), Sessions(clock, session_minutes),
+                     LoginLimiter(clock, failures=3, window_s=60), lambda: command)
+    feed.start()
+    pump = asyncio.create_task(feed.run())
+    client: TestClient[Any, Any] = TestClient(TestServer(app.build(), host="127.0.0.1"))
+    await client.start_server()
+    try:
+        yield Harness(client, journal, clock, feed, app, calls)
+    finally:
+        feed.stop()
+        await client.close()
+        pump.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await pump
+        await journal.stop()
+        journal.close()
