@@ -1,0 +1,233 @@
+"""The simulator's interactive console: press buttons and break things, by typing.
+
+A stdlib :class:`cmd.Cmd` over a :class:`~simulator.rig.SimulatedSite`, with readline
+completion of commands, device ids and modes, and ``help <command>`` for each. It reads
+from any text stream (tests feed it lines) and never stops on a bad command: the reason is
+printed as one ``error:`` line and the prompt comes back.
+"""
+
+from __future__ import annotations
+
+import cmd
+import json
+import shlex
+from typing import Any, TextIO
+
+from gateway.errors import GatewayError
+from simulator.faults import HOTLINE_MODES, MODEM_MODES
+from simulator.rig import LED_NAMES, SimulatedSite
+
+MQTT_DEFAULT_N = 20
+
+
+class SimConsole(cmd.Cmd):
+    intro = "Type `help` for the commands, `devices` to see the site, `quit` to stop."
+    prompt = "sim> "
+
+    def __init__(self, site: SimulatedSite, stdin: TextIO | None = None,
+                 stdout: TextIO | None = None) -> None:
+        super().__init__(stdin=stdin, stdout=stdout)
+        self.use_rawinput = stdin is None  # readline only on a real terminal
+        self.site = site
+
+    # -- plumbing ---------------------------------------------------------------------
+    def say(self, text: str) -> None:
+        self.stdout.write(text + "\n")
+        self.stdout.flush()
+
+    def onecmd(self, line: str) -> bool:
+        try:
+            return super().onecmd(line)
+        except (GatewayError, OSError, TimeoutError, ValueError) as exc:
+            self.say(f"error: {exc}")
+            return False
+
+    def emptyline(self) -> bool:
+        return False
+
+    def default(self, line: str) -> None:
+        self.say(f"error: unknown command {line.split()[0]!r}; type `help`")
+
+    def _args(self, arg: str, least: int, usage: str) -> list[str]:
+        words = shlex.split(arg)
+        if len(words) < least:
+            raise ValueError(f"usage: {usage}")
+        return words
+
+    def _devices(self, text: str) -> list[str]:
+        return [d.id for d in self.site.config.devices if d.id.startswith(text)]
+
+    def _complete_device(self, text: str, line: str, begidx: int, endidx: int) -> list[str]:
+        return self._devices(text) if len(line[:begidx].split()) == 1 else []
+
+    complete_press = complete_hold = complete_release = _complete_device
+    complete_silence = complete_reboot = complete_drain = complete_tamper = _complete_device
+    complete_ack = complete_resolve = complete_drill = _complete_device
+
+    # -- the site ---------------------------------------------------------------------
+    def do_devices(self, arg: str) -> None:
+        """devices: every device with its wiring, state (as MQTT shows it), battery, LED."""
+        leds = self.site.leds()
+        obs = self.site.observer
+        self.say(f"{'device':<16} {'input':<9} {'ward':<10} {'state':<8} {'batt mV':>7}  LED")
+        for d in self.site.config.devices:
+            doc: dict[str, Any] = (obs.device_state(d.id) if obs else None) or {}
+            wiring = f"pin {d.pin}" if d.input == "gpio" else f"node {d.node}"
+            led = leds.get(d.id)
+            shown = "?" if led is None else f"{led} {LED_NAMES.get(led, '')}"
+            batt = doc.get("battery_mv")
+            self.say(f"{d.id:<16} {wiring:<9} {d.ward:<10} {doc.get('state', '?'):<8} "
+                     f"{batt if batt else '-':>7}  {shown}")
+
+    def do_press(self, arg: str) -> None:
+        """press ID: a short press of a button (GPIO or serial node)."""
+        device = self._args(arg, 1, "press ID")[0]
+        self.site.press(device)
+        self.say(f"pressed {device}")
+
+    def do_hold(self, arg: str) -> None:
+        """hold ID: press and keep it down (a duress HOLD after its hold time); `release ID`
+        lets go."""
+        device = self._args(arg, 1, "hold ID")[0]
+        self.site.hold(device)
+        self.say(f"holding {device}; `release {device}` to let go")
+
+    def do_release(self, arg: str) -> None:
+        """release ID: let go of a held button."""
+        device = self._args(arg, 1, "release ID")[0]
+        self.site.release(device)
+        self.say(f"released {device}")
+
+    def do_silence(self, arg: str) -> None:
+        """silence ID [off]: a serial node stops transmitting (offline after its supervision
+        time); `silence ID off` brings it back."""
+        words = self._args(arg, 1, "silence ID [off]")
+        on = not (len(words) > 1 and words[1] == "off")
+        self.site.silence(words[0], on)
+        self.say(f"{words[0]} {'silenced' if on else 'transmitting again'}")
+
+    def do_reboot(self, arg: str) -> None:
+        """reboot ID: power-cycle a serial node (it sends BOOT; its seq survives)."""
+        device = self._args(arg, 1, "reboot ID")[0]
+        self.site.reboot(device)
+        self.say(f"{device} rebooted")
+
+    def do_drain(self, arg: str) -> None:
+        """drain ID [mV]: set a serial node's battery (default 2400 mV, below the low mark)."""
+        words = self._args(arg, 1, "drain ID [mV]")
+        mv = int(words[1]) if len(words) > 1 else 2400
+        self.site.drain(words[0], mv)
+        self.say(f"{words[0]} battery at {mv} mV")
+
+    def do_tamper(self, arg: str) -> None:
+        """tamper ID [off]: open a serial node's enclosure; `tamper ID off` closes it."""
+        words = self._args(arg, 1, "tamper ID [off]")
+        opened = not (len(words) > 1 and words[1] == "off")
+        self.site.tamper(words[0], opened)
+        self.say(f"{words[0]} enclosure {'opened' if opened else 'closed'}")
+
+    def do_noisy(self, arg: str) -> None:
+        """noisy on|off: corrupt, drop and duplicate bytes on the serial line."""
+        word = self._args(arg, 1, "noisy on|off")[0]
+        if word not in ("on", "off"):
+            raise ValueError("usage: noisy on|off")
+        self.say(self._faults().noisy(word == "on"))
+
+    def complete_noisy(self, text: str, *ignored: Any) -> list[str]:
+        return [w for w in ("on", "off") if w.startswith(text)]
+
+    def do_modem(self, arg: str) -> None:
+        """modem online|offline|noreg|error CODE [N]: offline = silent (hung, no power);
+        noreg = lost registration; error = the next N sends answer +CMS ERROR: CODE."""
+        words = self._args(arg, 1, "modem online|offline|noreg|error CODE [N]")
+        code = int(words[1]) if len(words) > 1 else None
+        times = int(words[2]) if len(words) > 2 else 1
+        self.say(self._faults().modem_mode(words[0], code, times))
+
+    def complete_modem(self, text: str, *ignored: Any) -> list[str]:
+        return [m for m in MODEM_MODES if m.startswith(text)]
+
+    def do_hotline(self, arg: str) -> None:
+        """hotline ok|500|429|400|hang|garbage|down [N]: how the police hotline answers
+        (every request until `hotline ok`, or the next N)."""
+        words = self._args(arg, 1, "hotline ok|500|429|400|hang|garbage|down [N]")
+        times = int(words[1]) if len(words) > 1 else None
+        self.say(self._faults().hotline_mode(words[0], times))
+
+    def complete_hotline(self, text: str, *ignored: Any) -> list[str]:
+        return [m for m in HOTLINE_MODES if m.startswith(text)]
+
+    def do_sms(self, arg: str) -> None:
+        """sms FROM TEXT: an SMS reaches the gateway's modem, e.g. `sms +84912000113 OK 0427`
+        (a police acknowledgement)."""
+        words = self._args(arg, 2, "sms FROM TEXT")
+        self.say(self._faults().sms_from(words[0], " ".join(words[1:])))
+
+    def do_drill(self, arg: str) -> None:
+        """drill [ID]: raise a drill alarm end to end (the first device by default)."""
+        words = shlex.split(arg)
+        answer = self.site.drill(words[0] if words else None)
+        self.say(f"drill alarm {answer.get('code')} raised on {answer.get('device')}")
+
+    def do_ack(self, arg: str) -> None:
+        """ack ID: the security desk acknowledges the device's open alarm (over MQTT)."""
+        device = self._args(arg, 1, "ack ID")[0]
+        self.say(f"ack sent for alarm {self.site.ack(device)} of {device}")
+
+    def do_resolve(self, arg: str) -> None:
+        """resolve ID: the security desk resolves the device's open alarm (over MQTT)."""
+        device = self._args(arg, 1, "resolve ID")[0]
+        self.say(f"resolve sent for alarm {self.site.resolve(device)} of {device}")
+
+    def do_alarms(self, arg: str) -> None:
+        """alarms: every alarm the gateway published, with its state."""
+        alarms = self.site.observer.alarms() if self.site.observer else []
+        for a in alarms:
+            drill = " DRILL" if a.get("drill") else ""
+            self.say(f"{a.get('code')} {a.get('state'):<20} {a.get('type'):<8} "
+                     f"{a.get('device')}{drill} presses={a.get('press_count')}")
+        if not alarms:
+            self.say("no alarms")
+
+    def do_police(self, arg: str) -> None:
+        """police: what the police received: HTTP requests (answer and message) and SMS
+        texts as a phone shows them."""
+        items = self.site.police()
+        for m in items:
+            drill = " [drill]" if m.drill else ""
+            self.say(f"{m.channel.upper():<4} {m.target} -> {m.answer}{drill}")
+            self.say(f"     {m.text}")
+        if not items:
+            self.say("the police have received nothing")
+
+    def do_mqtt(self, arg: str) -> None:
+        """mqtt [N]: the last N MQTT messages of the site (default 20)."""
+        words = shlex.split(arg)
+        n = int(words[0]) if words else MQTT_DEFAULT_N
+        for m in self.site.observer.recent(n) if self.site.observer else []:
+            flag = " (retained)" if m.retain else ""
+            self.say(f"{m.topic}{flag} {_short(m.payload)}")
+
+    def do_quit(self, arg: str) -> bool:
+        """quit: stop the gateway and every simulator."""
+        self.say("stopping the simulated site")
+        return True
+
+    do_exit = do_quit
+
+    def do_EOF(self, arg: str) -> bool:
+        """Ctrl-D: same as quit."""
+        return self.do_quit(arg)
+
+    def _faults(self) -> Any:
+        if self.site.faults is None:
+            raise ValueError("the simulated site is not running")
+        return self.site.faults
+
+
+def _short(payload: str, width: int = 160) -> str:
+    try:
+        payload = json.dumps(json.loads(payload), ensure_ascii=False)
+    except ValueError:
+        pass
+    return payload if len(payload) <= width else payload[: width - 1] + "…"

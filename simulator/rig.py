@@ -1,0 +1,328 @@
+"""A simulated site: every piece of hardware one config describes, and its gateway.
+
+:class:`SimulatedSite` starts, for exactly the devices of the technician's config: one
+:class:`~simulator.nodes.BusSimulator` with a firmware node per serial device (its node id,
+key and hold time), the :class:`~simulator.modem.ModemSimulator` if there is a ``[modem]``,
+the :class:`~simulator.hotline.HotlineServer` if there is an ``[escalation.http]`` (with the
+secret of its ``secret_file``), the derived config (:mod:`simulator.derive`), the gateway
+as a child process (``python -m gateway.cli run -c <derived> --simulate``, log in
+``<storage>/simulate/gateway.log``) and an MQTT observer. GPIO buttons are driven through
+the gateway's control socket (its MockFactory pins). Every control is synchronous and
+thread-safe, so the console and the scenario runner share it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gateway.app import control_path
+from gateway.config import Device, SiteConfig, read_secret
+from gateway.control import request_sync
+from gateway.errors import CommandError
+from gateway.mqtt import settings_from_config
+from simulator.derive import Endpoints, SimulationError, sim_folder, write_derived
+from simulator.faults import Faults
+from simulator.hotline import HotlineServer
+from simulator.modem import ModemSimulator
+from simulator.nodes import BusSimulator, NodeSpec
+from simulator.observer import MqttObserver
+
+ROOT = Path(__file__).resolve().parent.parent
+START_TIMEOUT_S = 20.0
+HEARTBEAT_MAX_S = 10.0
+LED_NAMES = {0: "off", 1: "received", 2: "security ack", 3: "police notified", 4: "police ack"}
+
+
+@dataclass(frozen=True, slots=True)
+class PoliceMessage:
+    """What reached the (simulated) police: one HTTP request or one SMS as a phone shows it."""
+
+    channel: str  # "http" | "sms"
+    target: str  # URL path or phone number
+    text: str
+    drill: bool
+    device: str | None
+    answer: str  # HTTP status / "hang" / "garbage"; "sent" for SMS
+    body: dict[str, Any] | None = None
+
+
+class SimulatedSite:
+    """The simulated hardware and gateway for ``config`` (the technician's, unchanged).
+
+    ``mqtt_url`` overrides the broker; ``start_gateway=False`` leaves starting the gateway
+    to the technician (the command is in :attr:`gateway_command`)."""
+
+    def __init__(self, config: SiteConfig, *, mqtt_url: str | None = None,
+                 start_gateway: bool = True) -> None:
+        self.config = config
+        self.mqtt_url = mqtt_url
+        self.start_gateway = start_gateway
+        self.folder = sim_folder(config)
+        self.bus: BusSimulator | None = None
+        self.modem: ModemSimulator | None = None
+        self.hotline: HotlineServer | None = None
+        self.observer: MqttObserver | None = None
+        self.derived: SiteConfig | None = None
+        self.derived_path: Path | None = None
+        self.faults: Faults | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    # -- life cycle -------------------------------------------------------------------
+    def start(self) -> None:
+        """Bring everything up; on any failure, tear down what started and raise."""
+        try:
+            self._fresh_folder()
+            self._start_hardware()
+            ends = Endpoints(self.bus.port if self.bus else None,
+                             self.modem.port if self.modem else None,
+                             self.hotline.url if self.hotline else None, self.mqtt_url)
+            self.derived_path, self.derived = write_derived(self.config, ends)
+            self.faults = Faults(self.bus, self.modem, self.hotline)
+            self.observer = MqttObserver(settings_from_config(self.derived),
+                                         f"alarm-simulate-observer-{os.getpid()}")
+            self.observer.start()
+            if self.start_gateway:
+                self._start_gateway()
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        """Stop the gateway (SIGTERM, then SIGKILL after 10 s), clear this run's retained
+        alarm documents from the broker, and stop every simulator."""
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+        if self.observer is not None and self.start_gateway:
+            try:
+                self.observer.clear_alarms()
+            except (OSError, RuntimeError, ValueError):
+                pass  # the broker went away: nothing to clear on it
+        for part in (self.observer, self.bus, self.modem, self.hotline):
+            if part is not None:
+                part.stop()
+        self.observer = self.bus = self.modem = self.hotline = None
+
+    def __enter__(self) -> SimulatedSite:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def gateway_command(self) -> list[str]:
+        assert self.derived_path is not None
+        return [sys.executable, "-m", "gateway.cli", "run", "-c", str(self.derived_path),
+                "--simulate"]
+
+    @property
+    def gateway_log(self) -> Path:
+        return self.folder / "gateway.log"
+
+    def _fresh_folder(self) -> None:
+        """A new journal, registry and bus state for every run, so alarms left open by an
+        earlier run cannot change what this one sees (the production journal is untouched:
+        it lives one folder up)."""
+        if self.folder.exists():
+            shutil.rmtree(self.folder)
+        self.folder.mkdir(parents=True, mode=0o700)
+
+    def _start_hardware(self) -> None:
+        serial = [d for d in self.config.devices if d.input == "serial" and d.node]
+        if self.config.serial is not None:
+            self.bus = BusSimulator([self._node_spec(d) for d in serial], self.folder / "bus")
+            self.bus.start()
+        if self.config.modem is not None:
+            self.modem = ModemSimulator()
+            self.modem.start()
+        http = self.config.escalation.http
+        if http is not None:
+            secret = read_secret(self.config, http.secret_file).encode("utf-8")
+            self.hotline = HotlineServer(secret, host="127.0.0.1").start()
+
+    def _node_spec(self, dev: Device) -> NodeSpec:
+        """The node as the config describes it. It heartbeats every quarter of its
+        supervision time, at most every 10 s (a technician waits for a drained battery
+        to show), so a node only goes offline when it is silenced."""
+        assert dev.node is not None and self.config.serial is not None
+        key = None
+        if dev.key_file:
+            from drivers.serialbus import load_key
+
+            key = load_key(str(self.config.resolve(dev.key_file)))
+        supervision_s = dev.supervision_s or self.config.serial.supervision_s
+        return NodeSpec(dev.node, key=key, hold_ms=int(dev.hold_s * 1000),
+                        hb_ms=int(min(HEARTBEAT_MAX_S, supervision_s / 4) * 1000))
+
+    def _start_gateway(self) -> None:
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+            p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)}
+        with open(self.gateway_log, "ab") as log:
+            self._proc = subprocess.Popen(self.gateway_command, stdout=log,
+                                          stderr=subprocess.STDOUT, cwd=self.folder, env=env,
+                                          stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            if self._proc.poll() is not None:
+                raise SimulationError(f"the gateway exited ({self._proc.returncode}): "
+                                      f"{self.log_tail()}")
+            try:
+                self.control({"cmd": "ping"}, timeout=2.0)
+                return
+            except (OSError, TimeoutError):
+                if time.monotonic() > deadline:
+                    raise SimulationError(f"the gateway did not answer in {START_TIMEOUT_S:.0f}"
+                                          f" s: {self.log_tail()}") from None
+                time.sleep(0.05)
+
+    def log_tail(self, lines: int = 5) -> str:
+        try:
+            text = self.gateway_log.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return "(no log)"
+        return " | ".join(text.strip().splitlines()[-lines:]) or "(empty log)"
+
+    @property
+    def gateway_running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    # -- the gateway's control socket --------------------------------------------------
+    def control(self, payload: dict[str, Any], timeout: float = 10.0) -> dict[str, Any]:
+        assert self.derived is not None
+        return request_sync(control_path(self.derived), payload, timeout=timeout)
+
+    def _command(self, payload: dict[str, Any]) -> dict[str, Any]:
+        answer = self.control(payload)
+        if not answer.get("ok"):
+            raise CommandError(str(answer.get("error", "the gateway refused")))
+        return answer
+
+    # -- devices ----------------------------------------------------------------------
+    def device(self, device_id: str) -> Device:
+        dev = self.config.device(device_id)
+        if dev is None:
+            known = ", ".join(d.id for d in self.config.devices) or "none"
+            raise CommandError(f"unknown device {device_id!r}; known: {known}")
+        return dev
+
+    def _node(self, device_id: str, action: str) -> int:
+        dev = self.device(device_id)
+        if dev.input != "serial" or dev.node is None or self.bus is None:
+            raise CommandError(f"{action}: {device_id} is a GPIO button, not a serial node")
+        return dev.node
+
+    def press(self, device_id: str) -> None:
+        """A short press (about 0.15 s), as a finger does."""
+        dev = self.device(device_id)
+        if dev.input == "serial":
+            assert self.bus is not None
+            self.bus.press(self._node(device_id, "press"))
+        else:
+            self._command({"cmd": "click", "device": dev.id})
+
+    def hold(self, device_id: str) -> None:
+        """Press and keep it down (a duress HOLD after the device's hold time)."""
+        dev = self.device(device_id)
+        if dev.input == "serial":
+            assert self.bus is not None
+            self.bus.hold(self._node(device_id, "hold"))
+        else:
+            self._command({"cmd": "press", "device": dev.id})
+
+    def release(self, device_id: str) -> None:
+        dev = self.device(device_id)
+        if dev.input == "serial":
+            assert self.bus is not None
+            self.bus.release(self._node(device_id, "release"))
+        else:
+            self._command({"cmd": "release", "device": dev.id})
+
+    def silence(self, device_id: str, on: bool = True) -> None:
+        """Mute (or unmute) the node's radio: after its supervision time it is offline."""
+        self._faults().silence(self._node(device_id, "silence"), on)
+
+    def reboot(self, device_id: str) -> None:
+        self._faults().reboot(self._node(device_id, "reboot"))
+
+    def drain(self, device_id: str, battery_mv: int) -> None:
+        """Set the node's battery to ``battery_mv`` millivolts."""
+        self._faults().drain(self._node(device_id, "drain"), battery_mv)
+
+    def tamper(self, device_id: str, opened: bool = True) -> None:
+        """Open (or close again) the node's enclosure."""
+        self._faults().tamper(self._node(device_id, "tamper"), opened)
+
+    def _faults(self) -> Faults:
+        if self.faults is None:
+            raise CommandError("the simulated site is not running")
+        return self.faults
+
+    def drill(self, device_id: str | None) -> dict[str, Any]:
+        """A drill alarm, as ``alarm-gateway drill`` asks for it."""
+        return self._command({"cmd": "drill", "device": device_id})
+
+    def leds(self) -> dict[str, int | None]:
+        """Each device's LED state (0 off .. 4 police acknowledged); None if unknown."""
+        out: dict[str, int | None] = {}
+        gpio: dict[str, Any] = {}
+        if any(d.input == "gpio" for d in self.config.devices) and self.gateway_running:
+            try:
+                gpio = dict(self.control({"cmd": "leds"}, timeout=3.0).get("leds") or {})
+            except (OSError, TimeoutError):
+                gpio = {}
+        for dev in self.config.devices:
+            if dev.input == "serial" and self.bus is not None and dev.node in self.bus.nodes:
+                out[dev.id] = self.bus.led(dev.node)
+            else:
+                led = gpio.get(dev.id)
+                out[dev.id] = int(led) if isinstance(led, int | float | bool) else None
+        return out
+
+    def ack(self, device_id: str, by: str = "security-desk", note: str = "") -> str:
+        """Publish ``alarm/<id>/set`` ``ack`` for the device's open alarm, as the desk does;
+        returns the alarm's code."""
+        return self._alarm_command(device_id, "ack", by, note)
+
+    def resolve(self, device_id: str, by: str = "security-desk", note: str = "") -> str:
+        return self._alarm_command(device_id, "resolve", by, note)
+
+    def _alarm_command(self, device_id: str, action: str, by: str, note: str) -> str:
+        assert self.observer is not None
+        self.device(device_id)
+        alarm = self.observer.alarm_for(device_id)
+        if alarm is None or alarm.get("state") == "resolved":
+            raise CommandError(f"no open alarm for {device_id}")
+        self.observer.publish(f"alarm/{alarm['id']}/set",
+                              {"action": action, "by": by, "note": note})
+        return str(alarm.get("code"))
+
+    # -- what the police received ------------------------------------------------------
+    def police(self) -> list[PoliceMessage]:
+        """Every HTTP request the hotline saw, then every SMS the modem sent."""
+        out = []
+        for r in self.hotline.requests() if self.hotline else []:
+            body = r.body or {}
+            out.append(PoliceMessage("http", r.path, str(body.get("message", "")),
+                                     bool(body.get("drill")), body.get("device"),
+                                     str(r.answer), r.body))
+        for sms in self.modem.sent_messages() if self.modem else []:
+            out.append(PoliceMessage("sms", sms.number, sms.text,
+                                     sms.text.startswith("[DIỄN TẬP]"), None, "sent"))
+        return out
+
+    def deliveries(self) -> list[dict[str, Any]]:
+        """HTTP bodies the hotline accepted, each ``Idempotency-Key`` once."""
+        return [r.body for r in (self.hotline.deliveries() if self.hotline else []) if r.body]

@@ -1,0 +1,131 @@
+"""The console, driven through its own input stream against a running simulated site."""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from mqtt_helpers import Broker
+from sim_helpers import sim_config
+
+from simulator.console import SimConsole
+from simulator.rig import SimulatedSite
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture
+def site(tmp_path: Path, broker: Broker) -> Iterator[SimulatedSite]:
+    s = SimulatedSite(sim_config(tmp_path), mqtt_url=f"mqtt://127.0.0.1:{broker.port}")
+    s.start()
+    yield s
+    s.stop()
+
+
+def session(site: SimulatedSite, *lines: str) -> str:
+    """Feed ``lines`` to a console (then end of input) and return everything it wrote."""
+    out = io.StringIO()
+    SimConsole(site, stdin=io.StringIO("\n".join(lines) + "\n"), stdout=out).cmdloop()
+    return out.getvalue()
+
+
+def until(check: Callable[[], object], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.05)
+
+
+def test_console_drives_the_site(site: SimulatedSite) -> None:
+    out = session(site, "press er-desk-1", "hotline 500", "press er-bed-11", "nonsense",
+                  "press nope", "drain exam-bed-21 2300", "reboot exam-bed-21", "tamper er-duress-1",
+                  "noisy on", "noisy off", "modem error 500 1", "silence er-desk-1")
+    assert "pressed er-desk-1" in out and "pressed er-bed-11" in out
+    assert "hotline answers 500 to every request" in out
+    assert "error: unknown command 'nonsense'" in out
+    assert "error: unknown device 'nope'" in out
+    assert "exam-bed-21 battery at 2300 mV" in out and "exam-bed-21 rebooted" in out
+    assert "er-duress-1 enclosure opened" in out
+    assert "serial line noisy" in out and "serial line clean" in out
+    assert "+CMS ERROR: 500" in out
+    assert "error: silence: er-desk-1 is a GPIO button, not a serial node" in out
+    assert "stopping the simulated site" in out  # end of input quits
+
+    obs = site.observer
+    assert obs is not None
+    until(lambda: any(m.channel == "http" and m.device == "er-desk-1" for m in site.police()))
+    until(lambda: (obs.device_state("er-duress-1") or {}).get("state") == "trouble")
+    until(lambda: any(e["type"] == "low_battery" for e in obs.events()))
+    until(lambda: any(m.channel == "sms" for m in site.police()), 20)  # hotline down: SMS
+
+    out = session(site, "devices", "police", "mqtt 5", "alarms", "hotline ok")
+    assert "er-desk-1" in out and "pin 17" in out and "node 11" in out
+    assert "3 police notified" in out  # er-desk-1's LED after the hotline took it
+    assert "HTTP /alarm -> 200" in out and "HTTP /alarm -> 500" in out
+    assert "SMS  +84912000113 -> sent" in out and "Trả lời: OK" in out
+    assert "raised" in out or "escalated" in out
+    assert "hotline answers 200 again" in out
+
+    code = site.observer.alarm_for("er-bed-11")["code"]  # type: ignore[index,union-attr]
+    out = session(site, f"sms 0912000113 OK {code}", "ack er-desk-1", "resolve er-desk-1")
+    assert "delivered to the modem" in out
+    until(lambda: (obs.alarm_for("er-bed-11") or {}).get("state") == "police_acknowledged")
+    assert "resolve sent for alarm" in out
+    until(lambda: (obs.alarm_for("er-desk-1") or {}).get("state") == "resolved")
+
+
+def test_hold_release_and_drill_from_the_console(site: SimulatedSite) -> None:
+    out = session(site, "hold exam-room-3")
+    assert "holding exam-room-3" in out
+    until(lambda: any(m.device == "exam-room-3" and m.body and m.body["type"] == "duress"
+                      for m in site.police()))
+    out = session(site, "release exam-room-3", "drill er-desk-1", "modem offline",
+                  "modem online", "quit", "press er-desk-1")
+    assert "released exam-room-3" in out
+    assert "drill alarm" in out and "raised on er-desk-1" in out
+    assert "modem silent" in out and "modem online and registered" in out
+    assert out.rstrip().endswith("stopping the simulated site")  # nothing after quit
+    until(lambda: any(m.drill and m.target == "/drill" for m in site.police()))
+
+
+def test_help_and_completion(tmp_path: Path) -> None:
+    site = SimulatedSite(sim_config(tmp_path))  # completion and help need no running site
+    console = SimConsole(site, stdin=io.StringIO(""), stdout=io.StringIO())
+    assert console.complete_press("er-", "press er-", 6, 9) == [
+        "er-desk-1", "er-resus-1", "er-door-1", "er-bed-11", "er-duress-1"]
+    assert console.complete_hotline("", "hotline ", 8, 8)[:2] == ["ok", "500"]
+    assert console.complete_modem("e", "modem e", 6, 7) == ["error"]
+    assert "press" in console.completenames("pr")
+    out = io.StringIO()
+    SimConsole(site, stdin=io.StringIO("help press\nhelp\nhelp sms\n"), stdout=out).cmdloop()
+    text = out.getvalue()
+    assert "press ID: a short press" in text
+    for command in ("devices", "hold", "silence", "drain", "tamper", "noisy", "modem",
+                    "hotline", "sms", "police", "mqtt", "quit"):
+        assert command in text
+    assert "sms FROM TEXT" in text
+
+
+def test_simulated_alarms_do_not_stay_on_the_broker(tmp_path: Path, broker: Broker) -> None:
+    """A run clears its retained alarm documents when it stops, and a later run does not
+    take an earlier run's alarms for its own."""
+    from mqtt_helpers import MqttCollector
+
+    url = f"mqtt://127.0.0.1:{broker.port}"
+    with SimulatedSite(sim_config(tmp_path), mqtt_url=url) as first:
+        first.press("er-desk-1")
+        obs = first.observer
+        assert obs is not None
+        until(lambda: (obs.alarm_for("er-desk-1") or {}).get("state") == "escalated")
+    late = MqttCollector(broker.port)
+    late.start("alarmgw/bvdk-tinh/#")
+    try:
+        late.wait_for(lambda ms: late.on("gateway/status"), 5)  # retained ones have arrived
+        assert [m for m in late.messages if "/alarm/" in m.topic and m.payload] == []
+    finally:
+        late.stop()
+    with SimulatedSite(sim_config(tmp_path), mqtt_url=url, start_gateway=False) as second:
+        assert second.observer is not None and second.observer.alarms() == []
