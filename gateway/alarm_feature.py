@@ -84,8 +84,8 @@ async def build_alarms(gw: Gateway) -> None:
     gw.add_task(dispatcher.run)
     gw.health.add("hotline", _health(http, dispatcher))
     gw.health.add("modem", (lambda: _modem_health(modem)))
-    gw.alarm_engine = engine  # type: ignore[attr-defined]  # for the console and tests
-    gw.escalation = dispatcher  # type: ignore[attr-defined]
+    gw.alarm_engine = engine  # for the console and tests
+    gw.escalation = dispatcher
 
 
 def _http_channel(gw: Gateway) -> Any:

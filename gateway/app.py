@@ -66,6 +66,9 @@ class Gateway:
         self.devices: DeviceStates | None = None
         self.gpio: Any = None
         self.serial: Any = None
+        #: set by the alarm feature (gateway/alarm_feature.py)
+        self.alarm_engine: Any = None
+        self.escalation: Any = None
         self.ready = asyncio.Event()
         self._background: list[Callable[[], Coroutine[Any, Any, None]]] = []
         self._closers: list[Callable[[], Coroutine[Any, Any, None]]] = []
@@ -148,8 +151,7 @@ class Gateway:
                 await stop.wait()
                 log.info("event=gateway_stopping")
                 await self.mqtt.close()
-                for task in tasks:
-                    task.cancel()
+                await _cancel_all(tasks)
         finally:
             await self._shutdown()
 
@@ -191,6 +193,20 @@ class Gateway:
 
     async def _cmd_status(self, request: dict[str, Any]) -> dict[str, Any]:
         return {"health": self.health.document()}
+
+
+async def _cancel_all(tasks: list[asyncio.Task[Any]], within_s: float = 5.0) -> None:
+    """Cancel every task, and cancel again any that is still running: on Python 3.11 a
+    library's ``asyncio.wait_for`` can swallow a cancellation that races its result."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within_s
+    while True:
+        pending = [t for t in tasks if not t.done()]
+        if not pending or loop.time() > deadline:
+            return
+        for task in pending:
+            task.cancel()
+        await asyncio.wait(pending, timeout=0.2)
 
 
 def _builders() -> list[Callable[[Gateway], Coroutine[Any, Any, None]]]:

@@ -124,7 +124,7 @@ class MqttLink:
     async def run(self) -> None:
         """Connect, publish, reconnect; forever, until cancelled."""
         backoff = Backoff()
-        while True:
+        while not self._stopping:
             try:
                 await self._session(backoff)
             except* aiomqtt.MqttError as group:
@@ -143,6 +143,8 @@ class MqttLink:
 
     async def _session(self, backoff: Backoff) -> None:
         async with self._make_client() as client:
+            if self._stopping:  # a stop that raced the connection: leave cleanly
+                return
             self._client = client
             await client.publish(self.topic("gateway/status"), "online", qos=1, retain=True)
             await client.subscribe(self.topic("alarm/+/set"), qos=1)

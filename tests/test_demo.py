@@ -18,3 +18,10 @@ def test_demo_runs_and_shows_commit_before_publish() -> None:
     published = next(i for i, line in enumerate(lines) if "published  events" in line and "press er-desk-1" in line)
     assert committed < published
     assert "Traceback" not in out.stdout + out.stderr
+    text = out.stdout
+    # the whole story: police over HTTP and SMS, their reply, security resolves
+    assert "police hotline: HTTP POST received (signature ok=True" in text
+    assert "police phone +84912000113 shows" in text and "Khoa Cấp cứu" in text
+    assert "state=police_acknowledged" in text
+    assert "resolve by Bảo vệ Trần Văn Bình: accepted" in text
+    assert "state=resolved" in text
