@@ -17,6 +17,9 @@ from gateway.events import EventDraft, EventType
 from gateway.ports import ProcessResult
 
 ALARM_TYPES = {EventType.PRESS, EventType.HOLD}
+LAST_SEEN_REFRESH_S = 60.0
+"""A change of ``last_seen`` alone republishes the device's state at most this often (s);
+any change of state, battery or trouble flags republishes at once."""
 
 
 @dataclass
@@ -46,6 +49,7 @@ class DeviceStates:
         self._config = config
         self._devices = {d.id: d for d in config.devices}
         self._flags: dict[str, DeviceFlags] = {}
+        self._published_seen: dict[str, float | None] = {}
         for dev_id in self._devices:
             saved = (stored or {}).get(f"device:{dev_id}")
             self._flags[dev_id] = DeviceFlags(**saved) if isinstance(saved, dict) else DeviceFlags()
@@ -58,15 +62,22 @@ class DeviceStates:
         flags = self._flags.get(dev_id) if dev_id else None
         if dev_id is None or flags is None:
             return ProcessResult(draft)
-        before = asdict(flags)
+        before = _snapshot(flags)
         self._apply(flags, draft)
-        if asdict(flags) == before:
-            return ProcessResult(draft)
+        after = _snapshot(flags)
+        if after == before or (after[:-1] == before[:-1] and not self._stale(dev_id, flags)):
+            return ProcessResult(draft)  # nothing, or only a fresh last_seen: not worth a publish
+        self._published_seen[dev_id] = flags.last_seen
         return ProcessResult(
             draft,
             retained={f"device/{dev_id}/state": self.document(dev_id)},
             kv={f"device:{dev_id}": asdict(flags)},
         )
+
+    def _stale(self, dev_id: str, flags: DeviceFlags) -> bool:
+        """The published ``last_seen`` is over :data:`LAST_SEEN_REFRESH_S` behind."""
+        published = self._published_seen.get(dev_id)
+        return published is None or (flags.last_seen or 0) - published >= LAST_SEEN_REFRESH_S
 
     def _apply(self, flags: DeviceFlags, draft: EventDraft) -> None:
         t = draft.type
@@ -126,6 +137,12 @@ class DeviceStates:
 
     def all_documents(self) -> dict[str, dict[str, Any]]:
         return {f"device/{d}/state": self.document(d) for d in self._devices}
+
+
+def _snapshot(flags: DeviceFlags) -> tuple[object, ...]:
+    """The flags as a tuple, ``last_seen`` last (cheaper than ``asdict`` on the hot path)."""
+    return (flags.alarm, flags.offline, flags.tamper, flags.low_battery, flags.battery_mv,
+            flags.last_seen)
 
 
 _DEVICE_SEEN = {

@@ -9,7 +9,7 @@ from __future__ import annotations
 BUILDERS: list[str] = [
     "gateway.serial_feature:build_serial",
     "gateway.alarm_feature:build_alarms",
-    "gateway.console.feature:build_console",
+    "gateway.console:build_console",
     "gateway.operations:build",
     "gateway.homeassistant:build",
     "gateway.sdnotify:build",
