@@ -6,7 +6,8 @@ time (an ``asyncio.Lock``), each with its own time-out; reading never blocks the
 port's fd is watched with ``loop.add_reader``). A session opens the port, sends ``ATE0``,
 ``AT+CMEE=2``, ``AT+CMGF=0``, ``AT+CNMI=2,1,0,0,0``, then polls SIM, registration and signal
 every ``poll_s`` and reads whatever the SIM holds (``AT+CMGL=4``: replies that arrived while
-the gateway was away). A ``+CMTI`` is read with ``AT+CMGR``, handed to ``on_sms`` and only
+the gateway was away). A send waits until that start-up sequence is done (at most its
+send time-out). A ``+CMTI`` is read with ``AT+CMGR``, handed to ``on_sms`` and only
 then deleted. An absent port or a silent modem ends the session; :meth:`Modem.run` reports
 trouble in :meth:`Modem.status` and reopens with capped backoff, and never raises.
 
@@ -121,6 +122,7 @@ class Modem:
         self._failed = asyncio.Event()
         self._failure: str | None = None
         self._ready = False
+        self._started = asyncio.Event()  # set while a session is past its start-up sequence
         self._timeouts = 0
         self._ref = 0
         self._sim: str | None = None
@@ -153,9 +155,14 @@ class Modem:
     async def send_sms(self, number: str, text: str) -> list[int]:
         """Send ``text`` to ``number`` (``0…`` read as ``+84…``), as many parts as it needs;
         returns the network's message reference of each part. Raises :class:`ModemError`
-        (``+CMS ERROR`` code and meaning, time-out, modem offline) or ``PduError``."""
+        (``+CMS ERROR`` code and meaning, time-out, modem offline) or ``PduError``.
+
+        A send while the modem is (re)starting waits for the start-up sequence to finish,
+        at most ``send_timeout_s`` seconds (then ``ModemError``, kind ``offline``): before
+        ``AT+CMGF=0`` a module would refuse the PDU with a bare ``ERROR``."""
         pdus = encode_submit(normalize_number(number, self._settings.country_code),
                              text, ref=self._next_ref())  # fmt: skip
+        await self._started_or_offline()
         refs = []
         async with self._lock:
             try:
@@ -170,6 +177,19 @@ class Modem:
         self._counts["sent"] += 1
         self._send_error = None
         return refs
+
+    async def _started_or_offline(self) -> None:
+        if self._started.is_set():
+            return
+        timeout = self._settings.send_timeout_s
+        try:
+            async with asyncio.timeout(timeout):
+                await self._started.wait()
+        except TimeoutError:
+            self._counts["send_failures"] += 1
+            reason = self._last_error or "starting up"
+            raise ModemError(f"modem not ready after {timeout:g} s ({reason})",
+                             kind="offline") from None
 
     def status(self) -> dict[str, Any]:
         """A JSON-able summary; ``state`` is ``trouble`` when SMS cannot go out."""
@@ -236,6 +256,7 @@ class Modem:
             log.warning("event=modem_cnmi_refused error=%s", exc)
         self._ready = True
         self._last_error = None
+        self._started.set()
 
     async def _poll_loop(self) -> None:
         while True:
@@ -455,6 +476,7 @@ class Modem:
             self._loop.remove_reader(self._fd)
             self._loop.remove_writer(self._fd)
         self._fd, self._ready = None, False
+        self._started.clear()
         self._sim = self._creg = self._cereg = self._rssi_dbm = None  # unknown, not stale
 
     def _on_readable(self) -> None:
@@ -486,6 +508,7 @@ class Modem:
         """End the session: stop reading, fail the command on the line, wake the poller."""
         if self._failure is None:
             self._failure = reason
+            self._started.clear()
             if self._fd is not None and self._loop is not None:
                 self._loop.remove_reader(self._fd)
             exchange = self._exchange

@@ -18,6 +18,7 @@ import os
 import re
 import select
 import threading
+import time
 import tty
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
@@ -48,6 +49,7 @@ class ModemSimulator:
         rssi: int = 20,
         capacity: int = 30,
         unregistered_error: int = 500,
+        clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         self.smsc = smsc
         self.rssi, self.ber = rssi, 99
@@ -62,6 +64,8 @@ class ModemSimulator:
         self._stored: dict[int, tuple[int, str]] = {}  # index -> (stat 0 unread / 1 read, pdu)
         self._sent: list[SentSms] = []
         self._commands: list[str] = []
+        self._clock = clock
+        self._timed: list[tuple[float, str]] = []
         self._urc_next: list[str] = []
         self._joiner = Reassembler()
         self._mr, self._ref = 0, 0
@@ -172,6 +176,12 @@ class ModemSimulator:
         with self._lock:
             return list(self._commands)
 
+    def command_log(self) -> list[tuple[float, str]]:
+        """:meth:`commands` with the time each line was read (``clock()``, by default
+        ``time.perf_counter`` seconds), taken as its carriage return arrives."""
+        with self._lock:
+            return list(self._timed)
+
     # -- the line -----------------------------------------------------------------------
 
     def _serve(self) -> None:
@@ -201,7 +211,7 @@ class ModemSimulator:
                 line = self._buf.decode("ascii", errors="replace").strip()
                 self._buf.clear()
                 if line:
-                    self._commands.append(line)
+                    self._log(line)
                     if not self.silent:
                         self._command(line)
             elif byte != 0x0A:
@@ -214,13 +224,17 @@ class ModemSimulator:
         text = self._buf.decode("ascii", errors="replace").strip()
         length, self._pdu_length = self._pdu_length, None
         self._buf.clear()
-        self._commands.append(f"<PDU {text}>" if byte == CTRL_Z else "<ESC>")
+        self._log(f"<PDU {text}>" if byte == CTRL_Z else "<ESC>")
         if self.silent:
             return
         if byte == ESC:
             self._reply([], "OK")
         else:
             self._submit(text, length or 0)
+
+    def _log(self, line: str) -> None:
+        self._commands.append(line)
+        self._timed.append((self._clock(), line))
 
     def _write(self, data: bytes) -> None:
         try:

@@ -84,7 +84,12 @@ class Reporter:
 
 
 class HttpRunner:
-    """Delivers one plan's HTTP escalation through ``channel`` (``HttpChannel``)."""
+    """Delivers one plan's HTTP escalation through ``channel`` (``HttpChannel``).
+
+    Between rounds of retries (the channel's ``max_attempts``) it pauses ``pause_s``
+    seconds; with a deadline the pause ends at the deadline, so running out of attempts
+    early never holds back the ``fallback`` SMS.
+    """
 
     def __init__(self, channel: Any, outbound: Outbound, reporter: Reporter, sleep: Sleep,
                  pause_s: float) -> None:
@@ -92,17 +97,23 @@ class HttpRunner:
         self._outbound = outbound
         self._reporter = reporter
         self._sleep = sleep
-        self._pause_s = pause_s
+        self.pause_s = pause_s
 
     async def deliver(self, plan: dict[str, Any], d: dict[str, Any],
                       deadline_s: float | None) -> str:
-        """``delivered``, ``refused`` (permanent 4xx), ``late`` (``deadline_s`` passed,
-        still owed) or ``closed`` (nothing owed any more)."""
+        """``delivered``, ``refused`` (permanent 4xx), ``late`` (``deadline_s`` seconds from
+        now passed, still owed) or ``closed`` (nothing owed any more)."""
+        clock = self._reporter.clock
+        deadline = None if deadline_s is None else clock.monotonic() + deadline_s
         request = self._outbound.request(plan, d["escalation_id"])
         done = [self._reporter.attempts(plan, d)]
         while self._reporter.still_owed(plan, d):
-            result = await self.channel.deliver(request, on_attempt=self._reporting(plan, d, done),
-                                                deadline_s=deadline_s)
+            remaining = None if deadline is None else deadline - clock.monotonic()
+            if remaining is not None and remaining <= 0:
+                return "late"
+            result = await self.channel.deliver(
+                request, on_attempt=self._reporting(plan, d, done, deadline),
+                deadline_s=remaining)
             if result.delivered:
                 await self._reporter.trouble_off("hotline")
                 return "delivered"
@@ -112,11 +123,18 @@ class HttpRunner:
                 return "refused"
             if result.deadline_exceeded:
                 return "late"
-            await self._sleep(self._pause_s)
+            await self._sleep(self._pause(deadline))
         return "closed"
 
-    def _reporting(self, plan: dict[str, Any], d: dict[str, Any],
-                   done: list[int]) -> Callable[[int, int | str, bool, float], Awaitable[None]]:
+    def _pause(self, deadline: float | None) -> float:
+        """Seconds until the next round: ``pause_s``, but no later than ``deadline``."""
+        if deadline is None:
+            return self.pause_s
+        return max(0.0, min(self.pause_s, deadline - self._reporter.clock.monotonic()))
+
+    def _reporting(self, plan: dict[str, Any], d: dict[str, Any], done: list[int],
+                   deadline: float | None
+                   ) -> Callable[[int, int | str, bool, float], Awaitable[None]]:
         async def on_attempt(n: int, label: int | str, retry: bool, delay: float) -> None:
             done[0] += 1
             verdict = classify_status(label) if isinstance(label, int) else "retry"
@@ -126,7 +144,7 @@ class HttpRunner:
             if status == "delivered":
                 extra["delivered_at"] = rfc3339(self._reporter.clock.wall())
             if status == "retrying":
-                extra["retry_in_s"] = round(delay if retry else self._pause_s, 3)
+                extra["retry_in_s"] = round(delay if retry else self._pause(deadline), 3)
             await self._reporter.attempt(plan, d, done[0], status, status == "retrying", **extra)
         return on_attempt
 

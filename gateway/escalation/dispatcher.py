@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from gateway.alarm_model import FINAL_STATUSES
 from gateway.alarms import AlarmEngine
+from gateway.clock import parse_rfc3339
 from gateway.config import SiteConfig
 from gateway.escalation.delivery import HttpRunner, Reporter, SmsRunner
 from gateway.escalation.outbound import Outbound
@@ -144,7 +145,7 @@ class Dispatcher:
         """HTTP first; SMS once HTTP is refused or not delivered within the time."""
         standby = [d for d in sms if self._status(plan, d) == "standby"]
         if standby:
-            outcome = await self._http(plan, http, float(plan["fallback_after_s"]))
+            outcome = await self._http(plan, http, self._fallback_left(plan))
             if outcome in ("delivered", "closed"):
                 return
             for d in standby:
@@ -156,6 +157,16 @@ class Dispatcher:
             tg.create_task(self._http(plan, http, None))
         for d in sms:
             tg.create_task(self._sms(plan, d))
+
+    def _fallback_left(self, plan: dict[str, Any]) -> float:
+        """Seconds left of ``fallback_after_s``, counted from the decision (wall clock),
+        so a plan replayed after a restart does not start its wait over."""
+        limit = float(plan["fallback_after_s"])
+        try:
+            elapsed = self.reporter.clock.wall() - parse_rfc3339(plan["decided_at"])
+        except (KeyError, TypeError, ValueError):
+            return limit
+        return min(limit, max(0.0, limit - elapsed))
 
     async def _http(self, plan: dict[str, Any], d: dict[str, Any],
                     deadline_s: float | None) -> str:

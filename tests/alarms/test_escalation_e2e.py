@@ -393,6 +393,7 @@ def test_restart_while_hotline_down_redelivers_under_the_same_id(  # type: ignor
     async def before(gw: Any, factory: Any) -> None:
         await press(factory, 17)
         await in_thread(hotline.wait_for, lambda h: len(h.requests()) >= 2, 10)
+        await until(lambda: len(attempts(tmp_path, "http")) >= 2, what="two attempts journaled")
 
     async def after(gw: Any, factory: Any) -> None:
         await in_thread(hotline.wait_for, lambda h: h.deliveries(), 10)
@@ -409,3 +410,45 @@ def test_restart_while_hotline_down_redelivers_under_the_same_id(  # type: ignor
     http = attempts(tmp_path, "http")
     assert {a["escalation_id"] for a in http} == keys
     assert [a["status"] for a in http][-1] == "delivered" and len(http) >= 3
+
+
+def test_fallback_sms_when_http_attempts_run_out_before_the_deadline(  # type: ignore[no-untyped-def]
+        tmp_path: Path, broker, hotline: HotlineServer, modem: ModemSimulator) -> None:
+    """Each round of HTTP retries ends (max_attempts) well before fallback_after_s: the
+    SMS still goes at the deadline, HTTP keeps trying, and the recovered hotline gets
+    the escalation once, under its one id."""
+    config = alarm_site(tmp_path, broker.port, hotline_url=hotline.url, modem_port=modem.port,
+                        http="max_attempts = 2",
+                        policy='default = "immediate"\ndelivery = "fallback"\n'
+                               "fallback_after_s = 2")
+    hotline.fail(500, times=None)
+
+    async def body(gw: Any, factory: Any) -> None:
+        gw.escalation.http.pause_s = 0.3  # seconds between rounds (30 s in service)
+        await press(factory, 17)
+        await until(lambda: len(modem.sent_messages()) == 2, what="fallback SMS")
+        after_sms = len(hotline.requests())
+        assert await in_thread(hotline.wait_for, lambda h: len(h.requests()) > after_sms, 10)
+        hotline.clear_faults()
+        assert await in_thread(hotline.wait_for, lambda h: h.deliveries(), 10)
+        await until(lambda: [a for a in attempts(tmp_path, "http")
+                             if a["status"] == "delivered"], what="HTTP delivered")
+
+    run_gateway(config, body)
+    requests = hotline.requests()
+    assert len({r.idempotency_key for r in requests}) == 1 and len(hotline.deliveries()) == 1
+    assert [r.answer for r in requests][-1] == 200
+    assert sum(r.accepted for r in requests) == 1
+    journaled = attempts(tmp_path)
+    activated = [i for i, a in enumerate(journaled) if a["status"] == "activated"]
+    assert len(activated) == 2
+    assert all(journaled[i]["note"] == "HTTP late" for i in activated)
+    http = [(i, a) for i, a in enumerate(journaled) if a["channel"] == "http"]
+    before = [a for i, a in http if i < activated[0]]
+    assert len(before) > 2  # more than one round of max_attempts before the deadline
+    assert [a for i, a in http if i > activated[0]]  # and HTTP went on after it
+    assert {a["escalation_id"] for _, a in http} == {requests[0].idempotency_key}
+    assert [a["status"] for _, a in http][-1] == "delivered"
+    assert [a["attempt"] for _, a in http] == list(range(1, len(http) + 1))
+    sms = [a for a in journaled if a["channel"] == "sms" and a["status"] == "delivered"]
+    assert len(sms) == 2

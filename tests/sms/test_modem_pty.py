@@ -247,3 +247,48 @@ async def test_absent_port_is_trouble_not_a_crash() -> None:
         with pytest.raises(ModemError) as caught:
             await modem.send_sms("+84912345678", "x")
         assert caught.value.kind == "offline"
+
+
+def start_up_done_at(commands: list[str]) -> int:
+    """Index of the last start-up command in the simulator's log."""
+    return commands.index("AT+CNMI=2,1,0,0,0")
+
+
+@aio
+async def test_send_before_start_up_waits_for_it(sim: ModemSimulator) -> None:
+    async with running(sim.port) as modem:  # run() has not even opened the port yet
+        assert not status(modem)["present"]
+        refs = await asyncio.wait_for(modem.send_sms("+84912345678", "Báo động"), 10)
+        assert len(refs) == 1
+        assert sim.sent_messages() == [SentSms("+84912345678", "Báo động", 1)]
+        commands = sim.commands()
+        first_send = next(i for i, c in enumerate(commands) if c.startswith("AT+CMGS="))
+        assert commands[:5] == ["AT", "ATE0", "AT+CMEE=2", "AT+CMGF=0", "AT+CNMI=2,1,0,0,0"]
+        assert first_send > start_up_done_at(commands)
+        log = sim.command_log()  # the same lines, timed as the simulator read them
+        assert [line for _, line in log] == commands
+        assert [t for t, _ in log] == sorted(t for t, _ in log)
+        assert status(modem)["sent"] == 1
+
+
+@aio
+async def test_send_is_offline_when_start_up_does_not_finish_in_time(
+        sim: ModemSimulator) -> None:
+    sim.set_silent(True)  # hung from power-on: the start-up sequence never completes
+    settings = ModemSettings(sim.port, command_timeout_s=0.2, send_timeout_s=0.5,
+                             reopen_min_s=0.05, reopen_max_s=0.1)
+    modem = Modem(settings)
+    task = asyncio.create_task(modem.run())
+    try:
+        with pytest.raises(ModemError) as caught:
+            async with asyncio.timeout(5):  # the driver's own bound is 0.5 s
+                await modem.send_sms("+84912345678", "x")
+        assert caught.value.kind == "offline" and "not ready" in str(caught.value)
+        assert not [c for c in sim.commands() if c.startswith("AT+CMGS")]
+        assert status(modem)["send_failures"] == 1
+        sim.set_silent(False)
+        await wait_until(ready(modem))
+        await asyncio.wait_for(modem.send_sms("+84912345678", "y"), 10)
+        assert sim.sent_messages() == [SentSms("+84912345678", "y", 1)]
+    finally:
+        await stop(task)
