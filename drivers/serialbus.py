@@ -61,6 +61,7 @@ PortOpener = Callable[[str, int], Any]
 INBOX_HIGH = 2000  # lines waiting: stop reading (the kernel buffers, then the nodes retry)
 INBOX_LOW = 200
 OUTBOX_MAX = 64 * 1024  # bytes waiting to be written; beyond this frames are dropped
+BATCH_MAX = 256  # lines handled as one batch (one commit, one registry write)
 
 
 def open_serial(port: str, baudrate: int) -> Any:
@@ -109,6 +110,17 @@ class BusNode:
     device: str
     key_file: str | None = None
     supervision_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    """A decoded frame waiting for its batch to be committed: the node's record before it,
+    what :func:`decide` made of it, and the drafts to record."""
+
+    frame: Frame
+    before: NodeRecord
+    decision: Decision
+    drafts: list[EventDraft]
 
 
 class SerialBus:
@@ -299,12 +311,14 @@ class SerialBus:
         self._wakeup.set()
 
     async def _consume(self, sink: EventSink) -> None:
-        """Handle lines in arrival order, one at a time; raise the port's failure."""
+        """Handle lines in arrival order, all those waiting as one batch; raise the port's
+        failure."""
         while True:
             if self._inbox:
-                line = self._inbox.popleft()
+                take = min(len(self._inbox), BATCH_MAX)
+                lines = [self._inbox.popleft() for _ in range(take)]
                 self._maybe_resume()
-                await self._handle(line, sink)
+                await self._handle(lines, sink)
                 continue
             if self._failure is not None:
                 raise self._failure
@@ -345,59 +359,94 @@ class SerialBus:
 
     # -- frames -----------------------------------------------------------------------
 
-    async def _handle(self, line: bytes, sink: EventSink) -> None:
-        try:
-            frame = decode_frame(line, self._key_for)
-        except FrameError as exc:
-            await self._reject(exc, line, sink)
-            return
-        self._counts["frames_ok"] += 1
-        record = self._records[frame.node]
-        keyed = self._keys.get(frame.node) is not None
-        now = self._clock.wall()
-        decision = decide(frame, record, keyed=keyed, policy=self._policy, now=now)
-        self._counts[decision.verdict] += 1
-        try:
-            await self._apply(frame, record, decision, sink)
-        except Exception:  # a journal hiccup must not stop the bus; the node will retry
-            log.exception("event=serial_frame_failed node=%s seq=%s", frame.node, frame.seq)
-
-    async def _apply(
-        self, frame: Frame, record: NodeRecord, decision: Decision, sink: EventSink
-    ) -> None:
-        drafts = list(decision.drafts)
-        if decision.verdict is Verdict.REPLAY:
-            drafts = self._limited(self._replays, drafts)
-        elif self._supervisor.seen(frame.node):
+    async def _handle(self, lines: list[bytes], sink: EventSink) -> None:
+        """Handle ``lines`` in order. Consecutive valid frames are settled together: their
+        events are committed in one transaction, the changed registry records written once,
+        and only then are their replies sent, so a burst costs one commit and one registry
+        write, not one per frame. A rejected line settles the frames before it first, which
+        keeps the journal in line order."""
+        pending: list[_Pending] = []
+        records: dict[int, NodeRecord] = {}  # the records as the pending frames leave them
+        for line in lines:
+            try:
+                frame = decode_frame(line, self._key_for)
+            except FrameError as exc:
+                await self._settle(pending, sink)
+                pending, records = [], {}
+                await self._reject(exc, line, sink)
+                continue
+            self._counts["frames_ok"] += 1
+            record = records.get(frame.node) or self._records[frame.node]
+            keyed = self._keys.get(frame.node) is not None
             now = self._clock.wall()
-            drafts.insert(0, supervision_draft(record.device, frame.node, lost=False, now=now))
+            decision = decide(frame, record, keyed=keyed, policy=self._policy, now=now)
+            self._counts[decision.verdict] += 1
+            drafts = list(decision.drafts)
+            if decision.verdict is Verdict.REPLAY:
+                drafts = self._limited(self._replays, drafts)
+            elif self._supervisor.seen(frame.node):
+                drafts.insert(0, supervision_draft(record.device, frame.node, lost=False, now=now))
+            records[frame.node] = decision.record
+            pending.append(_Pending(frame, record, decision, drafts))
+        await self._settle(pending, sink)
+
+    async def _settle(self, pending: list[_Pending], sink: EventSink) -> None:
+        """Commit the frames' events (one transaction), keep their records, then reply."""
+        if not pending:
+            return
+        drafts = [d for p in pending for d in p.drafts]
+        try:
+            await self._record_all(drafts, sink)
+        except Exception:  # a journal hiccup must not stop the bus; the nodes will retry
+            first = pending[0].frame
+            log.exception("event=serial_frame_failed node=%s seq=%s frames=%d",
+                          first.node, first.seq, len(pending))
+            return
+        urgent: dict[int, NodeRecord] = {}
+        for p in pending:
+            decision = p.decision
+            if decision.record == p.before:
+                continue
+            node = decision.record.node
+            self._records[node] = decision.record
+            if decision.verdict is Verdict.NEW or decision.drafts or node in urgent:
+                urgent[node] = decision.record
+                self._dirty.discard(node)
+            else:
+                self._dirty.add(node)
+        if urgent:
+            await self._store_now(list(urgent.values()))
+        for p in pending:
+            self._reply(p.frame, p.before.device, p.decision.reply)
+
+    async def _record_all(self, drafts: list[EventDraft], sink: EventSink) -> None:
+        if not drafts:
+            return
+        record_many = getattr(sink, "record_many", None)
+        if len(drafts) > 1 and record_many is not None:
+            await record_many(drafts)  # one transaction: all or none
+            return
         for draft in drafts:
             await sink.record(draft)
-        if decision.record != record:
-            urgent = decision.verdict is Verdict.NEW or bool(decision.drafts)
-            await self._store(decision.record, now=urgent)
-        if decision.reply is Reply.ACK:
-            led = ack_led(frame.type, self._leds.get(record.device, 0))
-            self._leds[record.device] = led
+
+    def _reply(self, frame: Frame, device: str, reply: Reply | None) -> None:
+        if reply is Reply.ACK:
+            led = ack_led(frame.type, self._leds.get(device, 0))
+            self._leds[device] = led
             self._send_frame(ack_frame(frame.node, frame.seq, led))
             self._counts["acks_sent"] += 1
-        elif decision.reply is Reply.STATE:
-            led = self._leds.get(record.device, 0)
+        elif reply is Reply.STATE:
+            led = self._leds.get(device, 0)
             self._send_frame(state_frame(frame.node, self._next_gw_seq(), led))
             self._counts["states_sent"] += 1
 
-    async def _store(self, record: NodeRecord, *, now: bool) -> None:
-        """Keep ``record``; write it before the ACK, or later for heartbeat-only changes."""
-        self._records[record.node] = record
-        if not now:
-            self._dirty.add(record.node)
-            return
-        self._dirty.discard(record.node)
+    async def _store_now(self, records: list[NodeRecord]) -> None:
+        """Write ``records`` to the registry (one file write) before their frames' ACKs."""
         try:
-            await asyncio.to_thread(self._registry.save, record)
+            await asyncio.to_thread(self._registry.save_many, records)
         except Exception:
-            self._dirty.add(record.node)
-            log.exception("event=registry_write_failed node=%s", record.node)
+            self._dirty.update(r.node for r in records)
+            log.exception("event=registry_write_failed nodes=%s", [r.node for r in records])
 
     async def _reject(self, exc: FrameError, line: bytes, sink: EventSink) -> None:
         self._rejected[exc.reason] += 1

@@ -16,12 +16,12 @@ import json
 import os
 import tempfile
 import threading
-from collections.abc import Callable, Iterable, MutableMapping
+from collections.abc import Callable, Collection, Iterable, Mapping, MutableMapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from tinydb import TinyDB, where
+from tinydb import TinyDB
 from tinydb.storages import Storage
 from tinydb.table import Document
 
@@ -66,30 +66,32 @@ class PendingNode:
 class AtomicJSONStorage(Storage):
     """A tinydb storage that never leaves a torn file (write temp, fsync, rename, fsync dir).
 
-    It is the only writer of its file, so it keeps the last written text in memory and
-    parses that instead of re-reading the disk on every query.
+    It is the only writer of its file, so it keeps what it last read or wrote in memory and
+    hands out copies of that (copying flat documents is far cheaper than parsing the file)
+    instead of re-reading the disk on every query. The copy kept is replaced only once a
+    write is on disk, so a failed write leaves memory and file alike.
     """
 
     def __init__(self, path: str | os.PathLike[str], mode: int = 0o600) -> None:
         self._path = Path(path)
         self._mode = mode
-        self._text: str | None = None
+        self._data: dict[str, dict[str, Any]] | None = None
 
     def read(self) -> dict[str, dict[str, Any]] | None:
-        if self._text is None:
+        if self._data is None:
             try:
-                self._text = self._path.read_text(encoding="utf-8")
+                text = self._path.read_text(encoding="utf-8")
             except FileNotFoundError:
                 return None
             except OSError as exc:
                 raise RegistryError(f"{self._path}: cannot read: {exc}") from exc
-        if not self._text.strip():
-            return None
-        try:
-            data: dict[str, dict[str, Any]] = json.loads(self._text)
-        except ValueError as exc:
-            raise RegistryError(f"{self._path}: not valid JSON: {exc}") from exc
-        return data
+            if not text.strip():
+                return None
+            try:
+                self._data = json.loads(text)
+            except ValueError as exc:
+                raise RegistryError(f"{self._path}: not valid JSON: {exc}") from exc
+        return _copy_tables(self._data)
 
     def write(self, data: dict[str, dict[str, Any]]) -> None:
         text = json.dumps(data, separators=(",", ":"), sort_keys=True)
@@ -97,7 +99,7 @@ class AtomicJSONStorage(Storage):
             self._write_atomically(text)
         except OSError as exc:
             raise RegistryError(f"{self._path}: cannot write: {exc}") from exc
-        self._text = text
+        self._data = _copy_tables(data)
 
     def _write_atomically(self, text: str) -> None:
         folder = self._path.parent
@@ -120,7 +122,15 @@ class AtomicJSONStorage(Storage):
             os.close(dir_fd)
 
     def close(self) -> None:
-        self._text = None
+        self._data = None
+
+
+def _copy_tables(data: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """A copy of tinydb's ``{table: {doc_id: document}}`` down to the documents, which tinydb
+    changes in place. The registry's documents are flat (fields of :class:`NodeRecord` and
+    :class:`PendingNode`), so their values need no copy."""
+    return {name: {doc_id: dict(doc) for doc_id, doc in table.items()}
+            for name, table in data.items()}
 
 
 class Registry:
@@ -172,13 +182,9 @@ class Registry:
         if not docs:
             return
         with self._lock:
-            existing = {d.doc_id for d in self._nodes.all()}
-            updates = [
-                (_replacing(d), where("node") == n) for n, d in docs.items() if n in existing
-            ]
-            inserts = [Document(d, doc_id=n) for n, d in docs.items() if n not in existing]
-            if updates:
-                self._nodes.update_multiple(updates)
+            # one pass over the table replaces every known node's document
+            replaced = set(self._nodes.update(_replacing_from(docs), _NodeIn(docs.keys())))  # type: ignore[arg-type]
+            inserts = [Document(d, doc_id=n) for n, d in docs.items() if n not in replaced]
             if inserts:
                 self._nodes.insert_multiple(inserts)
 
@@ -210,11 +216,28 @@ class Registry:
             self._db.close()
 
 
-def _replacing(fields_: dict[str, Any]) -> Callable[[MutableMapping[Any, Any]], None]:
-    """A tinydb update operation that replaces the whole document."""
+def _replacing_from(
+    docs: Mapping[int, dict[str, Any]],
+) -> Callable[[MutableMapping[Any, Any]], None]:
+    """A tinydb update operation that replaces a node's whole document by ``docs[node]``."""
 
     def apply(doc: MutableMapping[Any, Any]) -> None:
+        new = docs[doc["node"]]
         doc.clear()
-        doc.update(fields_)
+        doc.update(new)
 
     return apply
+
+
+class _NodeIn:
+    """A tinydb condition: the document is one of ``nodes`` (a set lookup, not a query per
+    node, so replacing n of m documents costs one pass over m)."""
+
+    def __init__(self, nodes: Collection[int]) -> None:
+        self._nodes = frozenset(nodes)
+
+    def __call__(self, doc: Mapping[str, Any]) -> bool:
+        return doc.get("node") in self._nodes
+
+    def __hash__(self) -> int:
+        return hash(self._nodes)
