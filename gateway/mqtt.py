@@ -255,8 +255,8 @@ class MqttLink:
     async def publish_full(self, topic: str, payload: str | bytes, retain: bool = False) -> bool:
         """:meth:`publish_now` to a whole topic, outside ``<prefix>/<site>/`` (Home Assistant
         discovery); False when not connected."""
-        client = self._client
-        if client is None or not self.connected.is_set():
+        client = self._client  # set once CONNACK arrived, before ``connected`` is announced
+        if client is None:
             return False
         try:
             await client.publish(topic, payload, qos=1, retain=retain, timeout=5)
@@ -265,8 +265,12 @@ class MqttLink:
             return False
 
     async def close(self) -> None:
-        """Clean stop: say ``offline`` (retained) while still connected."""
+        """Clean stop: say ``offline`` (retained) while still connected. A clean disconnect
+        discards the Last Will, so this publish is the only ``offline`` a stop leaves; it
+        is tried even when the session is still being set up."""
         self._stopping = True
         with contextlib.suppress(TimeoutError, aiomqtt.MqttError):
-            async with asyncio.timeout(2):  # not wait_for: it can swallow a cancellation on 3.11
-                await self.publish_now("gateway/status", "offline", retain=True)
+            async with asyncio.timeout(3):  # not wait_for: it can swallow a cancellation on 3.11
+                sent = await self.publish_now("gateway/status", "offline", retain=True)
+                if not sent:
+                    log.warning("event=offline_not_published reason=not_connected")
