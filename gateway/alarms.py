@@ -200,8 +200,8 @@ class AlarmEngine:
         rule = self._decision(alarm)
         if rule.mode == NEVER:
             return
-        kind, group = ("none", None) if alarm.drill else self._mass.raised(alarm.id,
-                                                                          alarm.raised_at)
+        kind, group = ("none", None) if alarm.drill else self._mass.raised(
+            alarm.id, alarm.raised_at, lambda a: a in self._alarms and self._alarms[a].open)
         if group is not None:
             self._mass_escalation(out, alarm, kind, group.id, list(group.members), index)
         elif rule.mode == IMMEDIATE:
@@ -237,6 +237,13 @@ class AlarmEngine:
             alarm.escalations.extend(dict(e) for e in source.escalations
                                      if e["escalation_id"] in shared)
             out.touch(alarm)
+            # joining a group already delivered: escalated now, as the members were
+            done = next((e for e in alarm.escalations if e["status"] == "delivered"), None)
+            if done is not None and alarm.state in (am.RAISED, am.ACKNOWLEDGED):
+                by = f"{done['channel']}:{done['target']}"
+                alarm.move(am.ESCALATED, self._now(out), by)
+                out.follow_ups.append(self._state_draft(alarm, am.ESCALATED, by))
+                out.touch(alarm, led=True)
             return
         plan = build_plan(self.config, group_id, 1, alarms, "mass", self._clock.wall())
         for member in alarms:

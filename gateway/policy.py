@@ -8,7 +8,7 @@ so that they become one combined escalation instead of K. See ``docs/alarms.md``
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from gateway.config import Policy, PolicyRule
@@ -82,9 +82,16 @@ class MassDetector:
         self._recent: deque[tuple[float, str]] = deque()
         self.group: MassGroup | None = None
 
-    def raised(self, alarm_id: str, ts: float) -> tuple[str, MassGroup | None]:
-        """Note an alarm raised at ``ts`` (unix s): ``("none"|"start"|"join", group)``."""
+    def raised(self, alarm_id: str, ts: float,
+               is_open: Callable[[str], bool] = lambda _: True) -> tuple[str, MassGroup | None]:
+        """Note an alarm raised at ``ts`` (unix s): ``("none"|"start"|"join", group)``.
+
+        ``is_open`` tells whether an alarm is still open: a group none of whose members is
+        open is over (its escalation is finished), so a new alarm never joins it: it would
+        get no escalation at all."""
         group = self.group
+        if group is not None and not any(is_open(m) for m in group.members):
+            self.group = group = None
         if group is not None and ts - group.last_ts <= self.window_s:
             group.members.append(alarm_id)
             group.last_ts = ts

@@ -156,6 +156,40 @@ def test_mass_alarm_is_one_combined_escalation(tmp_path: Path) -> None:
     assert all(h.alarm(i).state == "escalated" for i in ids)
 
 
+def test_joining_a_delivered_mass_group_is_escalated(tmp_path: Path) -> None:
+    policy = {"default": "immediate", "mass_alarm": {"count": 3, "window_s": 10}}
+    h = Harness(site(tmp_path, policy=policy))
+    for dev in ("er-1", "b-0", "b-1"):
+        h.record(press(dev))
+        h.clock.advance(1)
+    attempt(h, h.plans()[2], 0, "delivered")
+    out = h.record(press("b-2"))
+    late = h.alarm(out[0].alarm_id)
+    assert late.state == "escalated" and len(h.plans()) == 3
+    assert [detail(e)["state"] for e in out[1:]] == ["raised", "escalated"]
+    assert h.leds[-2:] == [("b-2", 1), ("b-2", 3)]
+
+
+def test_alarm_after_a_resolved_mass_group_is_escalated(tmp_path: Path) -> None:
+    """Once every member of a mass group is resolved the group is over: an alarm raised
+    within its window must get an escalation of its own, not join a finished group."""
+    policy = {"default": "immediate", "mass_alarm": {"count": 3, "window_s": 10}}
+    h = Harness(site(tmp_path, policy=policy))
+    ids = []
+    for dev in ("er-1", "b-0", "b-1"):
+        ids.append(h.record(press(dev))[0].alarm_id)
+        h.clock.advance(1)
+    attempt(h, h.plans()[2], 0, "delivered")
+    for alarm_id in ids:
+        h.record(h.engine.command_draft(alarm_id, "resolve", "op", "", "test"))
+    h.clock.advance(2)  # still within the group's window
+    late = h.alarm(h.record(press("b-2"))[0].alarm_id)
+    plan = h.plans()[-1]
+    assert plan["alarms"] == [late.id] and not plan["mass"]
+    assert {e["escalation_id"] for e in late.escalations} == {
+        d["escalation_id"] for d in plan["deliveries"]}
+
+
 def test_drill_is_separate_and_immediate(tmp_path: Path) -> None:
     h = Harness(site(tmp_path, escalation={
         "sms": {"numbers": ["+84901111111"], "drill_numbers": ["+84903333333"]}}))
