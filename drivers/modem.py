@@ -52,6 +52,7 @@ from drivers.pdu import (
     encode_submit,
     normalize_number,
 )
+from drivers.serialport import open_serial
 from gateway.clock import SystemClock
 from gateway.ports import Clock
 
@@ -65,10 +66,6 @@ PortOpener = Callable[[str, int], Any]
 INIT = ("AT", "ATE0", "AT+CMEE=2", "AT+CMGF=0")
 NEW_MESSAGE_INDICATION = "AT+CNMI=2,1,0,0,0"  # store new SMS, announce with +CMTI
 
-
-def open_serial(port: str, baudrate: int) -> Any:
-    """Open ``port`` non-blocking; ``serial_for_url`` so ptys and by-id symlinks work alike."""
-    return serial.serial_for_url(port, baudrate=baudrate, timeout=0, write_timeout=0)
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,6 +36,7 @@ from drivers.frames import (
     encode_frame,
     state_frame,
 )
+from drivers.serialport import open_serial
 from gateway.bus_logic import (
     BusPolicy,
     Decision,
@@ -63,11 +64,6 @@ INBOX_LOW = 200
 OUTBOX_MAX = 64 * 1024  # bytes waiting to be written; beyond this frames are dropped
 BATCH_MAX = 256  # lines handled as one batch (one commit, one registry write)
 
-
-def open_serial(port: str, baudrate: int) -> Any:
-    """Open ``port`` non-blocking; ``serial_for_url`` so ptys and ``/dev/serial/by-id``
-    symlinks work alike."""
-    return serial.serial_for_url(port, baudrate=baudrate, timeout=0, write_timeout=0)
 
 
 def load_key(path: str | os.PathLike[str]) -> bytes:

@@ -14,6 +14,7 @@ version number; the MQTT adapter republishes whatever changed since its own vers
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import queue
@@ -177,26 +178,38 @@ class Journal:
                 self._write_batches(work)
 
     def _write_batches(self, work: list[tuple[Batch, asyncio.Future[Committed]]]) -> None:
-        assert self._writer is not None and self._loop is not None
-        conn = self._writer
+        """Commit the group as one transaction. If it fails, commit each batch alone, so one
+        bad batch (an unserialisable detail, a constraint) fails only its own producer and
+        the writer thread never dies: a dead writer would hang every later commit."""
+        assert self._loop is not None
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            results = [self._apply(conn, batch) for batch, _ in work]
-            conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            try:
-                conn.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass
-            self._reload_counters()
-            error = JournalError(f"journal commit failed: {exc}")
+            results = self._transaction([batch for batch, _ in work])
+        except Exception as exc:
+            if len(work) > 1:
+                for item in work:
+                    self._write_batches([item])
+                return
             log.error("event=journal_commit_failed error=%r", str(exc))
-            for _, fut in work:
-                self._loop.call_soon_threadsafe(_fail, fut, error)
+            error = JournalError(f"journal commit failed: {exc}")
+            self._loop.call_soon_threadsafe(_fail, work[0][1], error)
             return
         self.commits += 1
         self.batches += len(work)
         self._loop.call_soon_threadsafe(self._publish_results, work, results)
+
+    def _transaction(self, batches: list[Batch]) -> list[Committed]:
+        assert self._writer is not None
+        conn = self._writer
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            results = [self._apply(conn, batch) for batch in batches]
+            conn.execute("COMMIT")
+            return results
+        except Exception:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            self._reload_counters()
+            raise
 
     def _apply(self, conn: sqlite3.Connection, batch: Batch) -> Committed:
         events: list[Event] = []
