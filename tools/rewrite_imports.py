@@ -53,10 +53,27 @@ _NEW = set(MOVES.values())
 _PATTERN = re.compile(r"\b(" + "|".join(re.escape(m) for m in _ORDER) + r")\b(?![\w])(\.\w+)?")
 
 
+_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _is_new_package(name: str) -> bool:
+    """``gateway.alarms`` is both an old module and a new package: leave the package alone."""
+    return (_ROOT / name.replace(".", "/") / "__init__.py").exists()
+
+
 def _replace(match: re.Match[str]) -> str:
     old, tail = match.group(1), match.group(2) or ""
     if old + tail in _NEW or any(n.startswith(old + tail + ".") for n in _NEW if tail):
         return match.group(0)
+    if _is_new_package(old):
+        after = match.string[match.end():match.end() + 200]
+        imported = re.match(r"\s+import\s+\(?\s*([\w ,\n]+)", after)
+        names = [n.split(" as ")[0].strip() for n in imported.group(1).split(",")] if imported else []
+        base = _ROOT / old.replace(".", "/")
+        if names and all((base / f"{n}.py").exists() or (base / n).is_dir() for n in names if n):
+            return match.group(0)
+        if not imported and match.string[match.start() - 1:match.start()] in ("`", "'", '"'):
+            return match.group(0)
     return MOVES[old] + tail
 
 
