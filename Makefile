@@ -35,7 +35,7 @@ systemd-tools:
 	  echo "systemd-analyze unavailable: the unit verification test will be skipped"; }
 
 lint: setup
-	$(BIN)/ruff check gateway drivers firmware_stubs simulator tests bench
+	$(BIN)/ruff check gateway drivers firmware_stubs simulator receiver tests bench
 	$(BIN)/mypy
 
 test: setup mosquitto chromium systemd-tools lint

@@ -14,7 +14,9 @@ import re
 from dataclasses import dataclass
 from datetime import UTC
 from email.utils import parsedate_to_datetime
+from enum import StrEnum
 from typing import Any
+from urllib.parse import urlencode
 
 _CODE = re.compile(r"[0-9]{4}")
 _DIGITS = re.compile(r"[0-9]{1,12}")
@@ -287,3 +289,104 @@ class RetryPolicy:
     def exhausted(self, attempt: int) -> bool:
         """True once ``attempt`` attempts have been made and no more are allowed."""
         return self.max_attempts is not None and attempt >= self.max_attempts
+
+
+# -- acknowledgements back from a police receiver (SPEC §6) ------------------------------------
+
+ACKS_PATH = "/v1/acks"
+MAX_ACKS_PER_PAGE = 100
+
+
+class AckState(StrEnum):
+    """What the police did with an alarm, as the receiver reports it back."""
+
+    POLICE_ACKNOWLEDGED = "police_acknowledged"  # an officer took it ("Đã nhận")
+    ON_SCENE = "on_scene"  # officers arrived ("Đã đến nơi")
+    CLOSED = "closed"  # the police closed it, with a note ("Kết thúc")
+
+
+@dataclass(frozen=True, slots=True)
+class PoliceAck:
+    """One officer action. ``cursor`` is the receiver's increasing number for it, ``by`` the
+    officer's name, ``ts`` RFC 3339 UTC, ``note`` free text (empty when none)."""
+
+    cursor: int
+    escalation_id: str
+    alarm_id: str
+    code: str
+    state: AckState
+    by: str
+    ts: str
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.cursor, bool) or not isinstance(self.cursor, int) or self.cursor < 1:
+            raise ValueError(f"ack cursor must be a positive int, not {self.cursor!r}")
+        if not self.alarm_id or not self.by:
+            raise ValueError("ack alarm_id and by must not be empty")
+        if not isinstance(self.state, AckState):
+            object.__setattr__(self, "state", AckState(self.state))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"cursor": self.cursor, "escalation_id": self.escalation_id,
+                "alarm_id": self.alarm_id, "code": self.code, "state": str(self.state),
+                "by": self.by, "ts": self.ts, "note": self.note}
+
+    @classmethod
+    def from_dict(cls, d: Any) -> PoliceAck:
+        """Raises ``ValueError`` (or ``TypeError``/``KeyError``) on a malformed entry."""
+        if not isinstance(d, dict):
+            raise ValueError("an ack must be a JSON object")
+        fields = ("escalation_id", "alarm_id", "code", "by", "ts")
+        if not all(isinstance(d.get(k), str) for k in fields):
+            raise ValueError(f"an ack needs string fields {', '.join(fields)}")
+        note = d.get("note") or ""
+        if not isinstance(note, str):
+            raise ValueError("ack note must be a string")
+        return cls(d["cursor"], d["escalation_id"], d["alarm_id"], d["code"],
+                   AckState(d["state"]), d["by"], d["ts"], note)
+
+
+@dataclass(frozen=True, slots=True)
+class AckPage:
+    """The answer to ``GET /v1/acks``: the cursor to ask after next time, and the acks."""
+
+    cursor: int
+    acks: tuple[PoliceAck, ...] = ()
+
+    def to_body(self) -> bytes:
+        doc = {"cursor": self.cursor, "acks": [a.to_dict() for a in self.acks]}
+        return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+    @classmethod
+    def from_body(cls, raw: bytes) -> AckPage:
+        """Parse and validate an answer; ``ValueError`` with a one-line reason if it is bad."""
+        try:
+            doc = json.loads(raw)
+            cursor = doc["cursor"]
+            if isinstance(cursor, bool) or not isinstance(cursor, int) or cursor < 0:
+                raise ValueError(f"cursor must be an int >= 0, not {cursor!r}")
+            entries = doc["acks"]
+            if not isinstance(entries, list):
+                raise ValueError("acks must be a list")
+            acks = tuple(PoliceAck.from_dict(a) for a in entries)
+        except (KeyError, TypeError, ValueError, UnicodeDecodeError) as exc:
+            raise ValueError(f"malformed ack page: {type(exc).__name__}: {exc}"[:200]) from None
+        return cls(cursor, acks)
+
+
+def acks_path_qs(site: str, after: int, wait_s: int, base_path: str = "") -> str:
+    """The path and query of one poll, exactly as signed and sent (``base_path`` is the
+    receiver URL's own path, e.g. ``/police``, without a trailing slash)."""
+    return f"{base_path}{ACKS_PATH}?{urlencode({'site': site, 'after': after, 'wait': wait_s})}"
+
+
+def get_signing_bytes(path_qs: str) -> bytes:
+    """What a GET's signature covers after ``"<ts>."``: ``b"GET <path and query>"``."""
+    return b"GET " + path_qs.encode("utf-8")
+
+
+def signed_get_headers(secret: bytes, path_qs: str, timestamp: int) -> dict[str, str]:
+    """``X-Alarm-Timestamp`` and ``X-Alarm-Signature`` for one ack poll (SPEC §6)."""
+    return {"X-Alarm-Timestamp": str(timestamp),
+            "X-Alarm-Signature": sign(secret, timestamp, get_signing_bytes(path_qs))}
