@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import json
 
-from gateway.escalation.model import MAX_ACKS_PER_PAGE, AckPage, PoliceAck
+from gateway.escalation.wire import MAX_ACKS_PER_PAGE, AckPage, PoliceAck
 from receiver.store import Store
 
 

@@ -16,14 +16,14 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.errors import JournalError
-from gateway.escalation.model import (
+from gateway.core.errors import JournalError
+from gateway.core.ports import Clock
+from gateway.escalation.wire import (
     ACKS_PATH,
     EscalationRequest,
     get_signing_bytes,
     verify_signature,
 )
-from gateway.ports import Clock
 from receiver.acks import AckBoard
 from receiver.config import ReceiverConfig
 from receiver.intake import AlarmIntake

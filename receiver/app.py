@@ -18,9 +18,9 @@ from aiohttp import web
 from argon2 import PasswordHasher
 
 import gateway
-from gateway.clock import SystemClock
-from gateway.errors import ConfigError, GatewayError
-from gateway.ports import Clock
+from gateway.core.clock import SystemClock
+from gateway.core.errors import ConfigError, GatewayError
+from gateway.core.ports import Clock
 from receiver.acks import AckBoard
 from receiver.api import MAX_BODY, GatewayApi
 from receiver.config import Listener, ReceiverConfig, split_listen

@@ -13,8 +13,8 @@ import signal
 import sys
 from collections.abc import Callable
 
-from gateway.clock import rfc3339
-from gateway.errors import ConfigError, GatewayError
+from gateway.core.clock import rfc3339
+from gateway.core.errors import ConfigError, GatewayError
 from receiver.config import load_config
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2

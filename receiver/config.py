@@ -1,7 +1,7 @@
 """The receiver's configuration: one TOML file, validated whole before anything starts.
 
 :func:`load_config` returns a frozen :class:`ReceiverConfig` or raises
-:class:`~gateway.errors.ConfigError` with every problem as ``(key_path, reason)``.
+:class:`~gateway.core.errors.ConfigError` with every problem as ``(key_path, reason)``.
 Relative paths are read relative to the config file's folder. Each site has its own secret
 file (owner-only), shared with that site's gateway and no other: a shared secret would let one
 hospital's gateway speak for another.
@@ -18,7 +18,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from gateway.errors import ConfigError
+from gateway.core.errors import ConfigError
 
 Ident = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 

@@ -16,9 +16,9 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from gateway.clock import rfc3339
-from gateway.escalation.model import PoliceAck
-from gateway.ports import Clock
+from gateway.core.clock import rfc3339
+from gateway.core.ports import Clock
+from gateway.escalation.wire import PoliceAck
 from receiver.config import ReceiverConfig
 from receiver.feed import Feed
 from receiver.model import (

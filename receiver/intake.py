@@ -14,8 +14,8 @@ import logging
 from collections import Counter
 from typing import Protocol
 
-from gateway.errors import JournalError
-from gateway.ports import Clock
+from gateway.core.errors import JournalError
+from gateway.core.ports import Clock
 from receiver.desk import Desk
 from receiver.links import Links
 from receiver.model import Accepted, IncomingAlarm, Refusal
@@ -50,7 +50,7 @@ class Intake:
 
     async def accept(self, alarm: IncomingAlarm) -> Accepted:
         """Commit ``alarm`` (once per site, source and key) and show it; raises
-        :class:`~gateway.errors.JournalError` when it could not be stored."""
+        :class:`~gateway.core.errors.JournalError` when it could not be stored."""
         self._links.heard(alarm.site)
         return await self._desk.accept(alarm)
 

@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from gateway.clock import parse_rfc3339, rfc3339
-from gateway.errors import CommandError, JournalError
+from gateway.core.clock import parse_rfc3339, rfc3339
+from gateway.core.errors import CommandError, JournalError
 from receiver.config import ReceiverConfig
 
 JOURNAL_FILE = "receiver.sqlite3"

@@ -16,8 +16,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.clock import rfc3339
-from gateway.ports import Clock
+from gateway.core.clock import rfc3339
+from gateway.core.ports import Clock
 from receiver.config import ReceiverConfig
 from receiver.feed import Feed
 from receiver.model import LinkState

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
-from gateway.escalation.model import AckState, EscalationRequest
+from gateway.escalation.wire import AckState, EscalationRequest
 
 TEST_TYPE = "test"  # a periodic test report: a sign of life, never an alarm on the screen
 

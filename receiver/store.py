@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gateway.errors import JournalError
+from gateway.core.errors import JournalError
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from gateway.ports import Clock
+from gateway.core.ports import Clock
 from receiver.config import Officer
 from receiver.store import Batch, Store
 

@@ -30,8 +30,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aiohttp import web
 
-from gateway.clock import rfc3339
-from gateway.ports import Clock
+from gateway.core.clock import rfc3339
+from gateway.core.ports import Clock
 from receiver.config import ReceiverConfig
 from receiver.desk import MAX_NOTE_CHARS, Desk
 from receiver.feed import Feed, Message

@@ -18,7 +18,7 @@ from typing import Any
 import requests
 from argon2 import PasswordHasher
 
-from gateway.escalation.model import (
+from gateway.escalation.wire import (
     AckPage,
     EscalationRequest,
     SiteInfo,
