@@ -18,9 +18,11 @@ from police.police_helpers import (
     SITES,
     ReceiverThread,
     escalation,
-    page as ack_page,
     poll,
     post,
+)
+from police.police_helpers import (
+    page as ack_page,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
