@@ -12,8 +12,8 @@ from conftest import write_site
 from console.console_helpers import console_harness
 
 from gateway.app import control_path
-from gateway.control import request
-from gateway.logs import KeyValueFormatter
+from gateway.ops.control import request
+from gateway.ops.logs import KeyValueFormatter
 
 from .helpers import running_gateway
 

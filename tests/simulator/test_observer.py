@@ -7,7 +7,7 @@ import json
 import paho.mqtt.client as paho
 from mqtt_helpers import Broker
 
-from gateway.mqtt import BrokerSettings
+from gateway.mqtt.link import BrokerSettings
 from simulator.observer import MqttObserver
 
 
