@@ -15,6 +15,7 @@ import contextlib
 import json
 import os
 import socket
+import sys
 import tempfile
 import time
 import tomllib
@@ -25,7 +26,10 @@ from typing import Any
 from gateway.app import Gateway
 from gateway.config import SiteConfig, validate_config
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "site.toml"
+#: the example site: in a source tree, or where the offline bundle's install.sh puts it
+EXAMPLES = (Path(__file__).resolve().parent.parent / "examples" / "site.toml",
+            Path(sys.prefix) / "share" / "alarm-gateway" / "examples" / "site.toml")
+EXAMPLE = next((p for p in EXAMPLES if p.exists()), EXAMPLES[0])
 
 
 def _free_port() -> int:
