@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Final, Literal
 
+from gateway.core.errors import GatewayError
 from gateway.core.smstext import (
     ESC,
     GSM_BASIC,
@@ -34,7 +35,6 @@ from gateway.core.smstext import (
     gsm_septets,
     split_text,
 )
-from gateway.errors import GatewayError
 
 __all__ = ["ESC", "GSM_BASIC", "GSM_EXTENSION", "PART_LIMIT", "SINGLE_LIMIT", "Alphabet",
            "Assembled", "Concat", "PduError", "Reassembler", "Sms", "SubmitPdu",

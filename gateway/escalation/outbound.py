@@ -1,9 +1,9 @@
 """What an escalation plan becomes on the wire: the HTTP request and the SMS text.
 
-Sans-I/O: a plan (:mod:`gateway.escalation.plan`) and the site config in, an
-:class:`~gateway.escalation.model.EscalationRequest` or a string out. The SMS texts are
+Sans-I/O: a plan (:mod:`gateway.alarms.plan`) and the site config in, an
+:class:`~gateway.escalation.wire.EscalationRequest` or a string out. The SMS texts are
 :mod:`gateway.escalation.sms_texts` (one part by default); the HTTP body carries the long
-texts of :mod:`gateway.messages`.
+texts of :mod:`gateway.escalation.messages`.
 """
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from gateway.config import SiteConfig
-from gateway.escalation.model import EscalationRequest, SiteInfo, WardInfo
+from gateway.config.schema import SiteConfig
+from gateway.escalation.messages import AlarmFacts, Templates, sms_reference
 from gateway.escalation.sms_check import alarm_facts
 from gateway.escalation.sms_texts import SmsTexts
-from gateway.messages import AlarmFacts, Templates, sms_reference
+from gateway.escalation.wire import EscalationRequest, SiteInfo, WardInfo
 
 MASS_PREFIX = {"vi": "BÁO ĐỘNG HÀNG LOẠT ({n} báo động)", "en": "MASS ALARM ({n} alarms)"}
 

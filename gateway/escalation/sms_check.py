@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from gateway.alarm_model import alarm_type
-from gateway.config import Device, SiteConfig
+from gateway.alarms.model import alarm_type
+from gateway.config.schema import Device, SiteConfig
 from gateway.core.smstext import SmsShape, shape
+from gateway.escalation.messages import AlarmFacts
 from gateway.escalation.sms_texts import SmsTexts, TextKind
-from gateway.messages import AlarmFacts
 
 SAMPLE_TIME = 1_795_000_000.0  # 18:06 local; every HH:MM has the same length
 SAMPLE_CODE = "3769"

@@ -7,7 +7,7 @@ time as ``HH:MM`` and how to acknowledge; for the example hospital:
 
     KHẨN CẤP BVĐK Hòa Bình, Cấp cứu, Giường 11, 12:10. Đáp: OK 3769      (63 characters)
 
-Every text is a template with named fields (:data:`gateway.messages.FIELDS`); a site may
+Every text is a template with named fields (:data:`gateway.escalation.messages.FIELDS`); a site may
 replace any of them (``[messages] sms`` and ``[messages.templates]``). The code and the
 time already make each alarm's text unique, so no reference is added; a reminder carries
 its number (``NHẮC LẠI 2``), and a resend after a modem error appends ``(2)`` where it still
@@ -23,7 +23,7 @@ from enum import StrEnum
 from typing import Any
 
 from gateway.core.smstext import plain_text, shape
-from gateway.messages import DEFAULT_TZ, DRILL_PREFIX, AlarmFacts, render
+from gateway.escalation.messages import DEFAULT_TZ, DRILL_PREFIX, AlarmFacts, render
 
 log = logging.getLogger(__name__)
 

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 
 from gateway.cli import main
-from gateway.config import validate_config
+from gateway.config.schema import validate_config
+from gateway.core.errors import ConfigError
 from gateway.core.smstext import plain_text, shape
-from gateway.errors import ConfigError
+from gateway.escalation.messages import AlarmFacts
 from gateway.escalation.sms_check import render_table
 from gateway.escalation.sms_texts import SmsTexts, TextKind
-from gateway.messages import AlarmFacts
 
 RAISED = "2026-11-29T05:10:41.000Z"  # 12:10 in Hòa Bình
 FACTS = AlarmFacts(type="panic", site="Bệnh viện Đa khoa Tỉnh Hòa Bình", site_short="BVĐK Hòa Bình",
@@ -180,7 +180,7 @@ def test_without_sms_nothing_is_refused_for_length(tmp_path):
 
 
 def test_the_example_site_sends_one_part_everywhere():
-    from gateway.config import load_config
+    from gateway.config.schema import load_config
     config = load_config(Path(__file__).resolve().parents[2] / "examples" / "site.toml")
     for r in render_table(config):
         if r.what != "mass":
