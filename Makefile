@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q -e '.[test,sim]'
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -35,7 +35,7 @@ systemd-tools:
 	  echo "systemd-analyze unavailable: the unit verification test will be skipped"; }
 
 lint: setup
-	$(BIN)/ruff check gateway drivers firmware_stubs simulator tests bench
+	$(BIN)/ruff check gateway drivers firmware_stubs simulator receiver tests bench
 	$(BIN)/mypy
 
 test: setup mosquitto chromium systemd-tools lint

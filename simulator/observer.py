@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import paho.mqtt.client as paho
 
-from gateway.mqtt import BrokerSettings
+from gateway.mqtt.link import BrokerSettings
 
 T = TypeVar("T")
 KEEP = 500  # messages kept for the console
