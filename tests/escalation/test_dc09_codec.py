@@ -27,7 +27,7 @@ from gateway.escalation.dc09.codec import (
 )
 from gateway.escalation.dc09.codes import KNOWN_CODES
 from gateway.escalation.dc09.sequence import Sequences
-from gateway.journal import Journal
+from gateway.journal.store import Journal
 
 NOW = 1_795_000_000.0  # 2026-11-18T11:06:40Z
 KEY = b"0123456789ABCDEF"

@@ -17,10 +17,10 @@ import pytest
 from pysiaalarm import SIAAccount
 from pysiaalarm.aio import SIAClient
 
-from gateway.clock import SystemClock
+from gateway.core.clock import SystemClock
 from gateway.escalation.dc09.codec import Identity, SiaEvent, crc16
 from gateway.escalation.dc09.link import Dc09Link, Outcome, link_tests
-from gateway.escalation.model import RetryPolicy
+from gateway.escalation.wire import RetryPolicy
 from receiver.dc09 import PanelAccount
 from simulator.arc import ArcServer
 

@@ -31,7 +31,7 @@ from enum import StrEnum
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from gateway.errors import GatewayError
+from gateway.core.errors import GatewayError
 
 KEY_SIZES = (16, 24, 32)  # bytes: AES-128, AES-192, AES-256
 MAX_SEQ = 9999

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.config import SiteConfig
+from gateway.config.schema import SiteConfig
+from gateway.core.events import Event, EventType
 from gateway.escalation.dc09.codec import SiaEvent
-from gateway.events import Event, EventType
 
 #: The SIA DC-03 event codes (two letters each), as receivers know them.
 KNOWN_CODES = frozenset("""

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from gateway.clock import SystemClock, rfc3339
+from gateway.core.clock import SystemClock, rfc3339
+from gateway.core.ports import Clock
 from gateway.escalation.dc09.codec import (
     MAX_ANSWER,
     AnswerKind,
@@ -34,12 +35,12 @@ from gateway.escalation.dc09.codec import (
     decode_answer,
     encode,
 )
-from gateway.escalation.model import RetryPolicy
-from gateway.ports import Clock
+from gateway.escalation.wire import RetryPolicy
 
 log = logging.getLogger(__name__)
 
 NAK_RESENDS = 2  # resends after a NAK within one attempt before it counts as failed
+CLOCK_STEP_S = 1.5  # seconds: a smaller difference is the NAK stamp's whole-second rounding
 
 AttemptCallback = Callable[[int, str, bool, float], Awaitable[None]]
 """``(attempt_no, answer_or_error, will_retry, delay_s)``, awaited after every attempt."""
@@ -149,7 +150,9 @@ class Dc09Link:
                 if answer.timestamp is None:
                     return self._failed("NAK without a time stamp")
                 self.naks += 1
-                self.offset_s = answer.timestamp - self._clock.wall()
+                offset = answer.timestamp - self._clock.wall()
+                if abs(offset - self.offset_s) >= CLOCK_STEP_S:  # not just the whole-second stamp
+                    self.offset_s = offset
                 log.warning("dc09 %s NAK: clock offset now %.1f s, resending seq %04d",
                             self.name, self.offset_s, seq)
                 continue

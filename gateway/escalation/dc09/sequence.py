@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from gateway.escalation.dc09.codec import MAX_SEQ
-from gateway.journal import Batch
+from gateway.journal.store import Batch
 
 PREFIX = "dc09:"
 
