@@ -11,8 +11,8 @@ from conftest import MOSQUITTO, free_port
 from mqtt_helpers import Broker, MqttCollector
 
 from gateway.config.schema import validate_config
-from gateway.ops.health import HealthLimits, TroubleLatch
 from gateway.features.operations import NEXT_TEST_KEY, warn_weak_security
+from gateway.ops.health import HealthLimits, TroubleLatch
 
 from .helpers import control, running_gateway, site_file
 

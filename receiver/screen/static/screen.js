@@ -418,7 +418,7 @@
     }
     $("sites-lost").hidden = lost === 0;
     $("sites-lost").textContent = String(lost);
-    document.body.classList.toggle("link-lost", lost > 0);
+    document.body.classList.toggle("sites-lost", lost > 0);
   }
 
   async function noteSite(id) {
