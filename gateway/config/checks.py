@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from gateway.config.schema import check_url, secret_file_problem
+from gateway.config.values import check_url, secret_file_problem
 
 Problem = tuple[str, str]
 _PHONE = re.compile(r"^\+?[0-9]{6,15}$")
@@ -26,7 +26,6 @@ def cross_checks(raw: dict[str, Any], base: Path) -> list[Problem]:
         _mqtt,
         _policy,
         _escalation,
-        _messages,
         _console,
     ]
     out: list[Problem] = []
@@ -215,24 +214,6 @@ def _numbers(values: Any, where: str) -> Iterator[Problem]:
         if isinstance(number, str) and not _PHONE.match(re.sub(r"[\s.-]", "", number)):
             yield f"{where}[{i}]", f"not a phone number: {number!r}"
 
-
-def _messages(raw: dict[str, Any], base: Path) -> Iterator[Problem]:
-    messages = _section(raw, "messages")
-    if messages is None:
-        return
-    from gateway.escalation.messages import check_template
-    from gateway.escalation.sms_texts import REQUIRED, TextKind
-
-    for key in ("sms", "sms_en"):
-        template = messages.get(key)
-        if isinstance(template, str):
-            for problem in check_template(template):
-                yield f"messages.{key}", problem
-    templates = messages.get("templates")
-    for kind, template in (templates.items() if isinstance(templates, dict) else ()):
-        if isinstance(template, str) and kind in TextKind.__members__.values():
-            for problem in check_template(template, REQUIRED[TextKind(kind)]):
-                yield f"messages.templates.{kind}", problem
 
 
 def _console(raw: dict[str, Any], base: Path) -> Iterator[Problem]:
