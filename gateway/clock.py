@@ -33,6 +33,11 @@ class ManualClock:
         self._mono += seconds
         self._wall += seconds
 
+    def step_wall(self, seconds: float) -> None:
+        """Step the wall clock alone (negative: back), as NTP or ``date`` does; the
+        monotonic clock runs on undisturbed."""
+        self._wall += seconds
+
 
 def rfc3339(unix_seconds: float) -> str:
     """RFC 3339 UTC with milliseconds, e.g. ``2026-11-23T19:42:05.123Z`` (SPEC §3)."""

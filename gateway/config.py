@@ -104,8 +104,12 @@ PolicyMode = Literal["immediate", "unacknowledged_after", "never"]
 
 
 class PolicyRule(_Strict):
+    """A press rule, or (``alarm = "duress"``) a duress rule: only a duress rule applies to
+    duress alarms (a HOLD, any press of a duress button); a press rule never does."""
+
     ward: str | None = None
     kind: DeviceKind | None = None
+    alarm: Literal["duress"] | None = None
     mode: PolicyMode
     after_s: int = Field(default=60, ge=1, le=3600)
 
@@ -116,13 +120,27 @@ class MassAlarm(_Strict):
 
 
 class Policy(_Strict):
+    """``duress`` is the site's duress setting (``hold`` is its older name); ``after_s``
+    (seconds) is the security desk's window for ``unacknowledged_after``."""
+
     default: PolicyMode = "unacknowledged_after"
     after_s: int = Field(default=60, ge=1, le=3600)
-    hold: PolicyMode = "immediate"
+    duress: PolicyMode | None = None
+    hold: PolicyMode | None = None
     delivery: Literal["dual", "fallback"] = "dual"
     fallback_after_s: int = Field(default=20, ge=1, le=3600)
     rules: list[PolicyRule] = Field(default_factory=list)
     mass_alarm: MassAlarm = MassAlarm()
+
+    @property
+    def duress_mode(self) -> PolicyMode:
+        """The site's duress setting: ``duress``, else ``hold``, else ``immediate``."""
+        return self.duress or self.hold or "immediate"
+
+    @property
+    def duress_key(self) -> str:
+        """The key that set :attr:`duress_mode`, for messages and the journal."""
+        return "policy.hold" if self.duress is None and self.hold else "policy.duress"
 
 
 class HttpChannel(_Strict):

@@ -174,10 +174,16 @@ def _existing_files(
 def _policy(raw: dict[str, Any], base: Path) -> Iterator[Problem]:
     wards = _ward_id_set(raw)
     policy = _section(raw, "policy") or {}
+    if "duress" in policy and "hold" in policy:
+        yield "policy.hold", "is the older name of policy.duress: set only policy.duress"
     for i, rule in _dicts(policy, "rules"):
         ward = rule.get("ward")
         if isinstance(ward, str) and ward not in wards:
             yield f"policy.rules[{i}].ward", f"unknown ward {ward!r} (not in [[wards]])"
+        if rule.get("kind") == "duress_button" and rule.get("alarm") != "duress":
+            yield (f"policy.rules[{i}].kind", "every alarm of a duress_button is duress, which "
+                   "press rules never change: this rule would never apply; add "
+                   "alarm = \"duress\" to make it a duress rule")
 
 
 def _escalation(raw: dict[str, Any], base: Path) -> Iterator[Problem]:

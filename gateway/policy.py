@@ -11,11 +11,12 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from gateway.config import Policy, PolicyRule
+from gateway.config import Policy, PolicyRule, SiteConfig
 
 IMMEDIATE = "immediate"
 UNACKNOWLEDGED_AFTER = "unacknowledged_after"
 NEVER = "never"
+DURESS = "duress"  # the alarm type of a HOLD or a duress button
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,26 +31,32 @@ class Decision:
 def decide(policy: Policy, ward: str | None, kind: str, alarm_type: str, drill: bool) -> Decision:
     """The police policy for an alarm.
 
-    A duress alarm (HOLD, or a duress button) follows ``policy.hold`` unless a rule names
-    that device kind explicitly. Otherwise the most specific rule wins (ward and kind, then
-    ward, then kind; ties: first listed), else ``policy.default``. A drill is always
-    ``immediate``: it exists to prove the path to the police end to end, now.
+    A duress alarm (a HOLD of any button, any press of a duress button) follows the
+    site's duress setting (``policy.duress``, default ``immediate``) unless a rule that
+    names duress (``alarm = "duress"``) matches it: press rules never delay it (SPEC §4).
+    Among the rules that apply, the most specific wins (ward and kind, then ward, then
+    kind; ties: first listed), else ``policy.default``. A drill is always ``immediate``:
+    it exists to prove the path to the police end to end, now.
     """
     if drill:
         return Decision(IMMEDIATE, 0, "drill")
-    rule = _best_rule(policy.rules, ward, kind)
-    if alarm_type == "duress" and (rule is None or rule.kind != kind):
-        return Decision(policy.hold, policy.after_s, "policy.hold")
+    duress = alarm_type == DURESS
+    rule = _best_rule(policy.rules, ward, kind, duress)
     if rule is not None:
         index = policy.rules.index(rule)
         return Decision(rule.mode, rule.after_s, f"policy.rules[{index}]")
+    if duress:
+        return Decision(policy.duress_mode, policy.after_s, policy.duress_key)
     return Decision(policy.default, policy.after_s, "policy.default")
 
 
-def _best_rule(rules: Iterable[PolicyRule], ward: str | None, kind: str) -> PolicyRule | None:
+def _best_rule(rules: Iterable[PolicyRule], ward: str | None, kind: str,
+               duress: bool) -> PolicyRule | None:
     best: PolicyRule | None = None
     best_score = -1
     for rule in rules:
+        if (rule.alarm == DURESS) != duress:
+            continue
         if rule.ward is not None and rule.ward != ward:
             continue
         if rule.kind is not None and rule.kind != kind:
@@ -58,6 +65,43 @@ def _best_rule(rules: Iterable[PolicyRule], ward: str | None, kind: str) -> Poli
         if score > best_score:
             best, best_score = rule, score
     return best
+
+
+def describe(decision: Decision) -> str:
+    """A decision in words, for ``check-config`` and the logs."""
+    if decision.mode == IMMEDIATE:
+        return "immediate"
+    if decision.mode == NEVER:
+        return "never sent to the police"
+    return f"police after {decision.after_s} s unless the security desk acknowledges"
+
+
+def duress_summary(config: SiteConfig) -> list[str]:
+    """When duress goes to the police, per ward (and per device kind where kinds differ):
+    ``["duress: immediate everywhere"]`` when one setting covers the whole site."""
+    policy = config.policy
+    per_ward: list[tuple[str, dict[str, Decision]]] = []
+    for ward in config.wards:
+        kinds = sorted({d.kind for d in config.devices if d.ward == ward.id}) or ["panic_button"]
+        per_ward.append((ward.id, {k: decide(policy, ward.id, k, DURESS, False) for k in kinds}))
+    every = {_when(d) for _, kinds in per_ward for d in kinds.values()}
+    if len(every) == 1:
+        first = per_ward[0][1][next(iter(per_ward[0][1]))]
+        rules = sorted({d.rule for _, kinds in per_ward for d in kinds.values()})
+        return [f"duress: {describe(first)} everywhere ({', '.join(rules)})"]
+    lines = []
+    for ward_id, kinds in per_ward:
+        if len({_when(d) for d in kinds.values()}) == 1:
+            d = next(iter(kinds.values()))
+            lines.append(f"duress in ward {ward_id}: {describe(d)} ({d.rule})")
+            continue
+        for kind, d in kinds.items():
+            lines.append(f"duress in ward {ward_id}, {kind}: {describe(d)} ({d.rule})")
+    return lines
+
+
+def _when(decision: Decision) -> tuple[str, int]:
+    return decision.mode, decision.after_s if decision.mode == UNACKNOWLEDGED_AFTER else 0
 
 
 @dataclass

@@ -98,7 +98,7 @@ class Harness:
 
     def fire_timers(self) -> list[EventDraft]:
         out: list[EventDraft] = []
-        for draft in self.engine.on_timer(self.clock.wall()):
+        for draft in self.engine.on_timer(self.clock.monotonic()):
             out.extend(self.record(draft))
         return out
 
