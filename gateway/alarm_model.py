@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from gateway.clock import rfc3339
@@ -59,7 +60,8 @@ class Alarm:
 
     ``escalate_at`` is the absolute wall-clock deadline (unix s) of a running police timer,
     so the deadline survives a restart unchanged; ``rounds`` counts escalation decisions;
-    ``group`` is the mass-alarm group the alarm joined, if any.
+    ``group`` is the mass-alarm group the alarm joined, if any; ``taken_by``/``taken_at``
+    (unix s) name the guard whose ``ack`` first took the alarm, whatever its state then.
     """
 
     id: str
@@ -77,6 +79,8 @@ class Alarm:
     escalate_at: float | None = None
     rounds: int = 0
     group: str | None = None
+    taken_by: str | None = None
+    taken_at: float | None = None
 
     @property
     def open(self) -> bool:
@@ -84,7 +88,8 @@ class Alarm:
 
     @property
     def acknowledged_locally(self) -> bool:
-        return any(h["state"] == ACKNOWLEDGED for h in self.history)
+        """A guard has taken the alarm (an ``ack`` in any state)."""
+        return self.taken_by is not None
 
     def escalation_pending(self) -> bool:
         """True while a decided escalation has not been delivered on any channel yet."""
@@ -96,12 +101,25 @@ class Alarm:
     def entry(self, esc_id: str) -> dict[str, Any] | None:
         return next((e for e in self.escalations if e["escalation_id"] == esc_id), None)
 
-    def move(self, state: str, ts: float, by: str) -> None:
+    def move(self, state: str, ts: float, by: str, note: str = "") -> None:
         """Apply a transition already checked against :data:`TRANSITIONS`."""
         self.state = state
-        self.history.append({"ts": rfc3339(ts), "state": state, "by": by})
+        self.history.append(_entry(ts, state, by, note))
         if state != RAISED:
             self.escalate_at = None  # acknowledged, escalated or later: no police timer
+
+    def take(self, ts: float, by: str, note: str = "") -> None:
+        """An ``ack``: the security desk has taken the alarm (SPEC §3). In ``raised`` it
+        moves to ``acknowledged`` (no police timer); in any later open state the state
+        stays and the police are not recalled. The first one sets ``taken_by``/``taken_at``;
+        every one is in the history, marked ``"action": "ack"``."""
+        if self.taken_by is None:
+            self.taken_by, self.taken_at = by, ts
+        if self.state == RAISED:
+            self.move(ACKNOWLEDGED, ts, by, note)
+        else:
+            self.history.append(_entry(ts, self.state, by, note))
+        self.history[-1]["action"] = "ack"
 
     def document(self) -> dict[str, Any]:
         """The retained ``alarm/<id>`` payload (SPEC §3)."""
@@ -116,6 +134,8 @@ class Alarm:
             "drill": self.drill,
             "raised_at": rfc3339(self.raised_at),
             "press_count": self.press_count,
+            "taken_by": self.taken_by,
+            "taken_at": rfc3339(self.taken_at) if self.taken_at is not None else None,
             "escalations": [_public_entry(e) for e in self.escalations],
             "history": list(self.history),
         }
@@ -130,12 +150,36 @@ class Alarm:
 
     @classmethod
     def from_store(cls, data: dict[str, Any]) -> Alarm:
-        return cls(**{k: data[k] for k in (*_STORED, "escalations", "history") if k in data})
+        alarm = cls(**{k: data[k] for k in (*_STORED, "escalations", "history") if k in data})
+        if alarm.taken_by is None:  # a record from before taken_by: its first acknowledgement
+            first = next((h for h in alarm.history if h.get("state") == ACKNOWLEDGED), None)
+            if first is not None:
+                alarm.taken_by, alarm.taken_at = first.get("by"), _parse_ts(first.get("ts"))
+        return alarm
 
 
 _STORED = ("id", "code", "device", "ward", "room", "type", "drill", "raised_at", "state",
-           "press_count", "escalate_at", "rounds", "group")
+           "press_count", "escalate_at", "rounds", "group", "taken_by", "taken_at")
 _PUBLIC_ENTRY = ("escalation_id", "channel", "target", "status", "attempts", "delivered_at")
+
+
+def _entry(ts: float, state: str, by: str, note: str) -> dict[str, Any]:
+    """One ``history`` item; ``note`` (a resolution's outcome, a guard's remark) only when
+    one was given."""
+    entry: dict[str, Any] = {"ts": rfc3339(ts), "state": state, "by": by}
+    if note:
+        entry["note"] = note
+    return entry
+
+
+def _parse_ts(text: Any) -> float | None:
+    """RFC 3339 UTC (as :func:`rfc3339` writes it) to unix seconds, or None."""
+    if not isinstance(text, str):
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
 
 
 def _public_entry(entry: dict[str, Any]) -> dict[str, Any]:

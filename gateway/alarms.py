@@ -143,8 +143,6 @@ class AlarmEngine:
             return f"unknown alarm {alarm_id!r}"
         if not alarm.open:
             return f"alarm {alarm.code} is resolved"
-        if action == "ack" and alarm.state != am.RAISED:
-            return f"cannot acknowledge an alarm that is {alarm.state}"
         if action == "escalate" and alarm.state == am.POLICE_ACKNOWLEDGED:
             return "the police already acknowledged this alarm"
         if action == "escalate" and alarm.escalation_pending():
@@ -155,7 +153,9 @@ class AlarmEngine:
                       origin: str) -> EventDraft:
         """The ``alarm_state`` event a valid command becomes (the engine applies it)."""
         alarm = self._alarms[alarm_id]
-        state = {"ack": am.ACKNOWLEDGED, "resolve": am.RESOLVED}.get(action, alarm.state)
+        state = {"resolve": am.RESOLVED}.get(action, alarm.state)
+        if action == "ack" and alarm.state == am.RAISED:
+            state = am.ACKNOWLEDGED
         detail = {"state": state, "action": action, "by": by, "note": note, "origin": origin}
         return EventDraft(EventType.ALARM_STATE, device=alarm.device, drill=alarm.drill,
                           alarm_id=alarm_id, detail=detail)
@@ -322,7 +322,11 @@ class AlarmEngine:
         if action in ("escalate", "timer"):
             self._escalate(out, alarm, "command" if action == "escalate" else "timer", by)
             return
-        alarm.move(am.ACKNOWLEDGED if action == "ack" else am.RESOLVED, self._now(out), by)
+        note = str(detail.get("note") or "")
+        if action == "ack":
+            alarm.take(self._now(out), by, note)
+        else:
+            alarm.move(am.RESOLVED, self._now(out), by, note)
         if not alarm.open:
             self._open.pop((alarm.device, alarm.drill), None)
         out.draft = am.with_detail(out.draft, {**detail, "state": alarm.state})

@@ -40,7 +40,9 @@ def test_press_raises_one_alarm_and_more_presses_only_count(tmp_path: Path) -> N
     assert doc["press_count"] == 4 and doc["state"] == "raised" and doc["type"] == "panic"
     assert len(doc["code"]) == 4 and doc["code"].isdigit()
     assert set(doc) == {"id", "code", "state", "type", "device", "ward", "room", "drill",
-                        "raised_at", "press_count", "escalations", "history"}
+                        "raised_at", "press_count", "taken_by", "taken_at", "escalations",
+                        "history"}
+    assert doc["taken_by"] is None and doc["taken_at"] is None
     assert h.kv[f"alarm:{alarm_id}"]["press_count"] == 4
     assert h.leds == [("er-1", 1)]
     assert h.plans() == []  # default policy: security desk first, 60 s
@@ -99,6 +101,60 @@ def test_delivery_moves_to_escalated_then_police_reply(tmp_path: Path) -> None:
     states = [x["state"] for x in h.retained[f"alarm/{alarm.id}"]["history"]]
     assert states == ["raised", "escalated", "police_acknowledged", "resolved"]
     assert h.devices.flags("er-1").alarm is False  # type: ignore[union-attr]  # device follows
+
+
+def test_ack_takes_an_alarm_in_every_open_state_without_recalling_the_police(
+        tmp_path: Path) -> None:
+    """SPEC §3: a duress alarm is escalated at once; a guard's ack still takes it, keeps
+    ``escalated`` (and the police's acknowledgement), and every ack is in the history."""
+    h = Harness(site(tmp_path))
+    events = h.record(press("er-2"))  # a duress button: immediate
+    alarm = h.alarm(events[0].alarm_id)
+    attempt(h, detail(events[1])["escalation"], 0, "delivered")
+    assert alarm.state == "escalated" and h.engine.check_command(alarm.id, "ack") is None
+    h.clock.advance(5)
+    taken = h.record(h.engine.command_draft(alarm.id, "ack", "Bảo vệ Lan", "đang tới", "mqtt"))
+    assert [str(e.type) for e in taken] == ["alarm_state"]
+    assert detail(taken[0])["state"] == "escalated"
+    doc = h.retained[f"alarm/{alarm.id}"]
+    assert doc["state"] == "escalated" and doc["taken_by"] == "Bảo vệ Lan"
+    assert doc["taken_at"] == doc["history"][-1]["ts"]
+    assert doc["history"][-1] == {"ts": doc["taken_at"], "state": "escalated",
+                                  "by": "Bảo vệ Lan", "note": "đang tới", "action": "ack"}
+    assert len(h.plans()) == 1 and h.leds[-1] == ("er-2", 3)  # no recall, LED unchanged
+    h.record(EventDraft(EventType.POLICE_REPLY, detail={
+        "from": "+84901111111", "code": alarm.code, "authorised": True}))
+    h.clock.advance(5)
+    h.record(h.engine.command_draft(alarm.id, "ack", "Bảo vệ Minh", "", "mqtt"))
+    doc = h.retained[f"alarm/{alarm.id}"]
+    assert doc["state"] == "police_acknowledged" and doc["taken_by"] == "Bảo vệ Lan"
+    assert [x.get("action") for x in doc["history"]] == [None, None, "ack", None, "ack"]
+    assert doc["history"][-1]["by"] == "Bảo vệ Minh" and "note" not in doc["history"][-1]
+    restarted = Harness(h.config, h.clock, dict(h.kv))
+    assert restarted.alarm(alarm.id).taken_by == "Bảo vệ Lan"
+
+
+def test_first_ack_in_raised_takes_and_stops_the_timer(tmp_path: Path) -> None:
+    h = Harness(site(tmp_path, policy={"default": "unacknowledged_after", "after_s": 30}))
+    alarm = h.alarm(h.record(press())[0].alarm_id)
+    h.record(h.engine.command_draft(alarm.id, "ack", "Bảo vệ Nam", "", "mqtt"))
+    assert alarm.state == "acknowledged" and alarm.taken_by == "Bảo vệ Nam"
+    assert alarm.taken_at == h.clock.wall() and h.engine.next_deadline() is None
+    assert h.alarm(alarm.id).acknowledged_locally
+    h.record(h.engine.command_draft(alarm.id, "resolve", "Bảo vệ Nam", "Báo nhầm", "mqtt"))
+    last = h.retained[f"alarm/{alarm.id}"]["history"][-1]
+    assert last["state"] == "resolved" and last["note"] == "Báo nhầm"
+
+
+def test_record_from_before_taken_by_is_read_from_its_history(tmp_path: Path) -> None:
+    h = Harness(site(tmp_path))
+    alarm = h.alarm(h.record(press())[0].alarm_id)
+    h.record(h.engine.command_draft(alarm.id, "ack", "Bảo vệ Nam", "", "mqtt"))
+    old = {k: v for k, v in h.kv[f"alarm:{alarm.id}"].items()
+           if k not in ("taken_by", "taken_at")}
+    restarted = Harness(h.config, h.clock, {f"alarm:{alarm.id}": old})
+    assert restarted.alarm(alarm.id).taken_by == "Bảo vệ Nam"
+    assert restarted.alarm(alarm.id).taken_at == h.clock.wall()
 
 
 def test_police_reply_ignored_when_unauthorised_or_unknown(tmp_path: Path) -> None:

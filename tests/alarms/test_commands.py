@@ -81,12 +81,12 @@ def test_unknown_alarm_and_impossible_transitions(tmp_path: Path) -> None:
     assert h.of_type("rejected_command")[-1].alarm_id is None
     assert "malformed alarm id" in send(svc, "a/b#", {"action": "ack", "by": "x"})["error"]
     assert send(svc, alarm_id, {"action": "ack", "by": "x"})["ok"]
-    assert "cannot acknowledge" in send(svc, alarm_id, {"action": "ack", "by": "x"})["error"]
+    assert send(svc, alarm_id, {"action": "ack", "by": "y"})["ok"]  # a second take: history
     assert send(svc, alarm_id, {"action": "resolve", "by": "x"})["ok"]
     for action in ("ack", "escalate", "resolve"):
         answer = send(svc, alarm_id, {"action": action, "by": "x"})
         assert "resolved" in answer["error"]
-    assert len(h.of_type("rejected_command")) == 6
+    assert len(h.of_type("rejected_command")) == 5
     assert h.devices.flags("er-1").alarm is False  # type: ignore[union-attr]
 
 

@@ -219,9 +219,11 @@ def test_commands_go_through_the_alarm_engine(tmp_path: Path) -> None:
             ok = await h.command(press.alarm_id, {"action": "ack", "note": ""}, csrf)
             assert ok.status == 200
             assert (await ok.json())["alarm"]["history"][-1]["by"] == GUARD
+            assert (await h.command(press.alarm_id, {"action": "resolve", "note": "Báo nhầm"},
+                                    csrf)).status == 200
             again = await h.command(press.alarm_id, {"action": "ack"}, csrf)
             assert again.status == 409
-            assert "acknowledge" in (await again.json())["error"]
+            assert "resolved" in (await again.json())["error"]
             events = h.journal.events_after(0)
             refused = [e for e in events if e.type == EventType.REJECTED_COMMAND]
             assert refused and refused[-1].detail is not None
