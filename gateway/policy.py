@@ -82,20 +82,20 @@ def duress_summary(config: SiteConfig) -> list[str]:
     policy = config.policy
     per_ward: list[tuple[str, dict[str, Decision]]] = []
     for ward in config.wards:
-        kinds = sorted({d.kind for d in config.devices if d.ward == ward.id}) or ["panic_button"]
-        per_ward.append((ward.id, {k: decide(policy, ward.id, k, DURESS, False) for k in kinds}))
-    every = {_when(d) for _, kinds in per_ward for d in kinds.values()}
-    if len(every) == 1:
-        first = per_ward[0][1][next(iter(per_ward[0][1]))]
-        rules = sorted({d.rule for _, kinds in per_ward for d in kinds.values()})
-        return [f"duress: {describe(first)} everywhere ({', '.join(rules)})"]
+        present = sorted({d.kind for d in config.devices if d.ward == ward.id})
+        per_ward.append((ward.id, {k: decide(policy, ward.id, k, DURESS, False)
+                                   for k in present or ["panic_button"]}))
+    decisions = [d for _, by_kind in per_ward for d in by_kind.values()]
+    if len({_when(d) for d in decisions}) == 1:
+        rules = ", ".join(sorted({d.rule for d in decisions}))
+        return [f"duress: {describe(decisions[0])} everywhere ({rules})"]
     lines = []
-    for ward_id, kinds in per_ward:
-        if len({_when(d) for d in kinds.values()}) == 1:
-            d = next(iter(kinds.values()))
+    for ward_id, by_kind in per_ward:
+        if len({_when(d) for d in by_kind.values()}) == 1:
+            d = next(iter(by_kind.values()))
             lines.append(f"duress in ward {ward_id}: {describe(d)} ({d.rule})")
             continue
-        for kind, d in kinds.items():
+        for kind, d in by_kind.items():
             lines.append(f"duress in ward {ward_id}, {kind}: {describe(d)} ({d.rule})")
     return lines
 

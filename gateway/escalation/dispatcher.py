@@ -81,7 +81,7 @@ class Dispatcher:
         """
         sub = self._sub = Subscription(self._journal, CONSUMER)
         self._done_upto = sub.position
-        self._live_from = self._journal.last_seq()
+        self._live_from = self._journal.last_seq
         wake = asyncio.Event()
         self._journal.add_listener(wake.set)
         try:
