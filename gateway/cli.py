@@ -11,12 +11,17 @@ import asyncio
 import signal
 import sys
 from collections.abc import Callable
+from importlib.metadata import entry_points
 from typing import Any
 
-from gateway.config import SiteConfig, load_config
-from gateway.errors import CommandError, ConfigError, GatewayError
+from gateway.config.schema import SiteConfig, load_config
+from gateway.core.errors import CommandError, ConfigError, GatewayError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+#: verbs added by installed packages (the simulator adds ``demo`` and ``simulate``): an entry
+#: point ``register(verb) -> {name: handler}``, so the gateway never imports the simulator
+PLUGIN_GROUP = "alarm_gateway.verbs"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,15 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="RFC 3339 time, or a duration back from now: 90s, 15m, 2h, 3d")
     events.add_argument("--json", action="store_true", help="one JSON event per line")
     events.add_argument("--limit", type=int, default=1000, help="at most this many (default 1000)")
-    demo = verb("demo", "a simulated hospital, from press to police acknowledgement", False)
-    demo.add_argument("--fast", action="store_true", help="shorter pauses between steps")
     drill = verb("drill", "ask the running gateway to raise a drill alarm end to end")
     drill.add_argument("--device", metavar="ID", help="device to raise it for (default: first)")
-    simulate = verb("simulate", "simulated hardware for the gateway of FILE")
-    simulate.add_argument("--scenario", metavar="FILE", help="run a scenario file unattended")
-    simulate.add_argument("--mqtt-url", metavar="URL", help="use this broker, not [mqtt].url")
-    simulate.add_argument("--no-gateway", action="store_true",
-                          help="only the simulated hardware: print the command to start the gateway")
     enroll = verb("enroll", "enroll a serial button node")
     enroll.add_argument("--node", type=int, help="node id (default: the pending unknown node)")
     enroll.add_argument("--device", metavar="ID", help="the configured device it becomes")
@@ -59,13 +57,15 @@ def build_parser() -> argparse.ArgumentParser:
                         help="seconds to wait for an unknown node's BOOT (learn mode)")
     verb("hash-password", "read a password and print its argon2id hash for [[console.users]]",
          False)
+    for plugin in entry_points(group=PLUGIN_GROUP):
+        _VERBS.update(plugin.load()(verb))
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from gateway.logs import setup_logging
+    from gateway.ops.logs import setup_logging
 
     setup_logging(args.debug)
     handler = _VERBS[args.verb]
@@ -99,7 +99,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
             print(line)
         return EXIT_USAGE
     print(f"{args.config}: OK ({len(config.wards)} wards, {len(config.devices)} devices)")
-    from gateway.policy import duress_summary
+    from gateway.alarms.policy import duress_summary
 
     for line in duress_summary(config):
         print(line)
@@ -124,34 +124,19 @@ async def _run_until_signal(run: Callable[[asyncio.Event], Any]) -> int:
 
 
 def cmd_events(args: argparse.Namespace) -> int:
-    from gateway.journal_reader import print_events
+    from gateway.journal.reader import print_events
 
     return print_events(_load(args), since=args.since, as_json=args.json, limit=args.limit)
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    from gateway.demo import run_demo
-
-    return asyncio.run(run_demo(fast=args.fast))
-
-
 def cmd_drill(args: argparse.Namespace) -> int:
-    from gateway.drill import request_drill
+    from gateway.alarms.drill import request_drill
 
     return request_drill(_load(args), args.device)
 
 
-def cmd_simulate(args: argparse.Namespace) -> int:
-    from simulator.cli import run_simulate, tighten_secrets
-
-    for line in tighten_secrets(args.config):  # git does not keep 0600 on example secrets
-        print(f"alarm-gateway: {line}", file=sys.stderr)
-    return run_simulate(_load(args), args.scenario, mqtt_url=args.mqtt_url,
-                        start_gateway=not args.no_gateway)
-
-
 def cmd_enroll(args: argparse.Namespace) -> int:
-    from gateway.enroll import run_enroll
+    from gateway.serialbus.enroll import run_enroll
 
     return run_enroll(_load(args), args)
 
@@ -166,9 +151,7 @@ _VERBS: dict[str, Callable[[argparse.Namespace], int]] = {
     "run": cmd_run,
     "check-config": cmd_check_config,
     "events": cmd_events,
-    "demo": cmd_demo,
     "drill": cmd_drill,
-    "simulate": cmd_simulate,
     "enroll": cmd_enroll,
     "hash-password": cmd_hash_password,
 }

@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from gateway.app import storage_dir
-from gateway.config import SiteConfig, load_config
-from gateway.errors import GatewayError
+from gateway.config.schema import SiteConfig, load_config
+from gateway.core.errors import GatewayError
+from gateway.paths import storage_dir
 
 SIM_FOLDER = "simulate"
 DERIVED_FILE = "simulate.toml"

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from gateway.config import ConsoleUser
-from gateway.ports import Clock
+from gateway.config.schema import ConsoleUser
+from gateway.core.ports import Clock
 
 MAX_PASSWORD_CHARS = 256
 

@@ -22,10 +22,10 @@ from alarms.alarm_helpers import (
     site,
     until,
 )
-from gateway.config import load_config
-from gateway.errors import ConfigError
-from gateway.events import EventDraft, EventType
-from gateway.policy import duress_summary
+from gateway.alarms.policy import duress_summary
+from gateway.config.schema import load_config
+from gateway.core.errors import ConfigError
+from gateway.core.events import EventDraft, EventType
 from simulator.hotline import HotlineServer
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -18,10 +18,10 @@ from alarms.alarm_helpers import (
     site,
     until,
 )
-from gateway.clock import ManualClock, SteppedClock
+from gateway.core.clock import ManualClock, SteppedClock
+from gateway.core.events import EventDraft, EventType
 from gateway.escalation.delivery import Reporter, SmsRunner
 from gateway.escalation.outbound import Outbound
-from gateway.events import EventDraft, EventType
 from simulator.hotline import HotlineServer
 
 HOUR = 3600.0

@@ -17,12 +17,12 @@ from aiohttp.test_utils import TestClient, TestServer
 from argon2 import PasswordHasher
 
 from gateway.app import Gateway
-from gateway.clock import ManualClock
-from gateway.config import ConsoleUser, SiteConfig, load_config, validate_config
+from gateway.config.schema import ConsoleUser, SiteConfig, load_config, validate_config
 from gateway.console.auth import Accounts, LoginLimiter, Sessions
 from gateway.console.feed import LiveFeed
 from gateway.console.server import ConsoleApp
-from gateway.journal import Journal
+from gateway.core.clock import ManualClock
+from gateway.journal.store import Journal
 
 #: cheap parameters, so a test login costs milliseconds (production hashes use the defaults)
 FAST = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
