@@ -99,8 +99,9 @@ def _http_channel(gw: Gateway) -> Any:
         return None
     policy = RetryPolicy(max_attempts=cfg.max_attempts, base_s=cfg.retry_base_s,
                          cap_s=cfg.retry_cap_s)
+    ca_file = gw.config.resolve(cfg.ca_file) if cfg.ca_file else None
     return HttpChannel.from_config(cfg, read_secret(gw.config, cfg.secret_file),
-                                   clock=gw.clock, policy=policy)
+                                   ca_file=ca_file, clock=gw.clock, policy=policy)
 
 
 def _health(http: Any, dispatcher: Dispatcher) -> Any:
