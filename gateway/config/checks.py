@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from gateway.config.schema import check_url, secret_file_problem
+from gateway.config.values import check_url, resolve_path, secret_file_problem
 
 Problem = tuple[str, str]
 _PHONE = re.compile(r"^\+?[0-9]{6,15}$")
@@ -28,7 +28,6 @@ def cross_checks(raw: dict[str, Any], base: Path) -> list[Problem]:
         _mqtt,
         _policy,
         _escalation,
-        _messages,
         _console,
     ]
     out: list[Problem] = []
@@ -56,8 +55,6 @@ def _section(raw: dict[str, Any], *keys: str) -> dict[str, Any] | None:
 
 
 def _resolve(base: Path, value: str) -> Path:
-    from gateway.config.schema import resolve_path
-
     return resolve_path(base, value)
 
 
@@ -250,20 +247,6 @@ def _escalation(raw: dict[str, Any], base: Path) -> Iterator[Problem]:
                 if isinstance(number, str) and not _PHONE.match(re.sub(r"[\s.-]", "", number)):
                     yield f"escalation.sms.{key}[{i}]", f"not a phone number: {number!r}"
 
-
-def _messages(raw: dict[str, Any], base: Path) -> Iterator[Problem]:
-    messages = _section(raw, "messages")
-    if messages is None:
-        return
-    try:
-        from gateway.escalation.messages import check_template
-    except ImportError:  # pragma: no cover - messages ship with the gateway
-        return
-    for key in ("sms", "sms_en"):
-        template = messages.get(key)
-        if isinstance(template, str):
-            for problem in check_template(template):
-                yield f"messages.{key}", problem
 
 
 def _console(raw: dict[str, Any], base: Path) -> Iterator[Problem]:
