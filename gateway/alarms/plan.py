@@ -58,6 +58,9 @@ def build_plan(
         "delivery": config.policy.delivery, "fallback_after_s": config.policy.fallback_after_s,
         "decided_at": rfc3339(now), "alarms": [m.id for m in members], "count": len(members),
         "alarm": alarm, "deliveries": deliveries,
+        # a mass alarm's SMS names every room: each member's ward, room and code
+        "members": [{"id": m.id, "ward": m.ward, "room": m.room, "code": m.code}
+                    for m in members] if len(members) > 1 else [],
     }
 
 

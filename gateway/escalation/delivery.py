@@ -214,3 +214,51 @@ class SmsRunner:
                                      delivered_at=rfc3339(self._clock.wall()))
         await self._reporter.trouble_off("modem")
         return True
+
+
+class AnswerRunner:
+    """Answers police replies (:mod:`gateway.escalation.answers`) through the modem, at once:
+    an answer never waits behind an alarm SMS's per-number interval (the officer is
+    looking at the phone), and is sent once (a failed answer is journaled, not retried:
+    the alarm itself is already acknowledged)."""
+
+    def __init__(self, config: Any, sender: Any, outbound: Outbound, reporter: Reporter,
+                 engine: AlarmEngine, clock: Clock) -> None:
+        from gateway.escalation.answers import ExplainLimit
+
+        self._config = config
+        self.sender = sender
+        self._texts = outbound.sms_texts
+        self._reporter = reporter
+        self._engine = engine
+        self._clock = clock
+        self._limit = ExplainLimit()
+        self.sent = 0
+
+    async def answer(self, event: Any) -> None:
+        from gateway.core.smstext import shape
+        from gateway.escalation.answers import Purpose, answer_for
+
+        answer = answer_for(self._config, self._texts, event, self._engine)
+        if answer is None or self.sender is None:
+            return
+        if answer.purpose == Purpose.EXPLANATION and not self._limit.allow(
+                answer.number, self._clock.monotonic()):
+            log.info("event=explanation_withheld to=%s", answer.number)
+            return
+        plan: dict[str, Any] = {"alarms": list(answer.alarms) or [None],
+                                "alarm": {"drill": answer.drill}}
+        d = {"escalation_id": f"reply-{event.seq}", "channel": "sms", "target": answer.number}
+        extra = {"purpose": str(answer.purpose), "text": answer.text,
+                 "parts": shape(answer.text).parts, "reply_seq": event.seq}
+        try:
+            await self.sender.send_sms(answer.number, answer.text)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"[:200]
+            await self._reporter.attempt(plan, d, 1, "error", False, error=error, **extra)
+            return
+        self.sent += 1
+        await self._reporter.attempt(plan, d, 1, "delivered", False,
+                                     delivered_at=rfc3339(self._clock.wall()), **extra)

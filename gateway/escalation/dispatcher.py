@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Protocol
 
 from gateway.alarms.engine import AlarmEngine
@@ -24,7 +24,7 @@ from gateway.config.schema import SiteConfig
 from gateway.core.clock import parse_rfc3339
 from gateway.core.events import Event, EventDraft, EventType
 from gateway.core.ports import Clock, EventSink, SmsHandler
-from gateway.escalation.delivery import HttpRunner, Reporter, SmsRunner
+from gateway.escalation.delivery import AnswerRunner, HttpRunner, Reporter, SmsRunner
 from gateway.escalation.outbound import Outbound
 from gateway.journal.store import Journal, Subscription
 
@@ -67,6 +67,7 @@ class Dispatcher:
         self.sms = SmsRunner(sms, outbound, self.reporter, clock, sleep,
                              config.escalation.sms.min_interval_s
                              if config.escalation.sms else 0) if sms else None
+        self.answers = AnswerRunner(config, sms, outbound, self.reporter, engine, clock)
         self.plans_seen = 0
 
     def health(self) -> dict[str, Any]:
@@ -105,15 +106,22 @@ class Dispatcher:
             self._sub = None
 
     def _take(self, event: Event) -> None:
+        if event.type == EventType.POLICE_REPLY and self.sms is not None:
+            self._track(event.seq, self.answers.answer(event), f"answer-{event.seq}")
+            return
         plan = (event.detail or {}).get("escalation")
         if event.type != EventType.ALARM_STATE or not isinstance(plan, dict):
             return
         self.plans_seen += 1
         if event.seq <= self._live_from:
             plan = {**plan, "replayed": True}
-        task = asyncio.create_task(self._execute(plan), name=f"escalation-{event.seq}")
-        self._inflight[event.seq] = task
-        task.add_done_callback(functools.partial(self._finished, event.seq))
+        self._track(event.seq, self._execute(plan), f"escalation-{event.seq}")
+
+    def _track(self, seq: int, job: Coroutine[Any, Any, None], name: str) -> None:
+        """Run ``job`` for the event ``seq``; the cursor stays before it until it ends."""
+        task = asyncio.create_task(job, name=name)
+        self._inflight[seq] = task
+        task.add_done_callback(functools.partial(self._finished, seq))
 
     def _finished(self, seq: int, task: asyncio.Task[None]) -> None:
         if task.cancelled():

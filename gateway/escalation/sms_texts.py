@@ -71,8 +71,8 @@ REQUIRED: dict[TextKind, tuple[str, ...]] = {
 """Fields a site's template must keep: the police acknowledge with the code."""
 
 REMINDER_MARK = {"vi": "NHẮC LẠI", "en": "REMINDER"}
-MASS_CONFIRMATION = {"vi": "Đã nhận OK {code}: {count} báo động, {rooms}",
-                     "en": "Received OK {code}: {count} alarms, {rooms}"}
+MASS_CONFIRMATION = {"vi": "Đã nhận OK {code}: {rooms}", "en": "Received OK {code}: {rooms}"}
+"""A mass alarm's confirmation: every room it acknowledged (more rooms may take more parts)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +119,7 @@ class SmsTexts:
             log.warning("event=sms_template_unusable kind=%s error=%r", kind, str(exc))
             text = render(DEFAULTS[self.lang][kind], facts, self.lang, self.timezone)
         if facts.drill and kind in (TextKind.ALARM, TextKind.DRILL, TextKind.REMINDER,
-                                    TextKind.MASS):
+                                    TextKind.MASS, TextKind.CONFIRMATION):
             text = f"{DRILL_PREFIX[self.lang]} {text}"
         return plain_text(text) if self.charset == "gsm7" else text
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from phone import phone_view
 
 from alarms.alarm_helpers import SECRET
 from simulator.hotline import HotlineServer
@@ -21,8 +22,13 @@ def hotline() -> Iterator[HotlineServer]:
 
 @pytest.fixture
 def modem() -> Iterator[ModemSimulator]:
-    """The simulated LTE modem on a real pty (``modem.port``)."""
+    """The simulated LTE modem on a real pty (``modem.port``). At the end, every SMS it
+    accepted is read again with the independent decoder (:mod:`phone`): same number, text
+    and part count, in the same order, or the test fails."""
     sim = ModemSimulator()
     sim.start()
     yield sim
     sim.stop()
+    seen = iter([(m.number, m.text, m.parts) for m in phone_view(sim.commands())])
+    for sent in sim.sent_messages():
+        assert tuple(sent) in seen, f"{sent} reads differently on the phone"

@@ -73,7 +73,7 @@ def test_a_mass_alarm_names_every_room_with_one_code():
     assert again.startswith("NHẮC LẠI 1: 3 BÁO ĐỘNG")
     confirmation = SmsTexts().render(TextKind.CONFIRMATION,
                                      dataclasses.replace(FACTS, members=members))
-    assert confirmation == "Đã nhận OK 3769: 3 báo động, Cấp cứu: P.102, P.104, Giường 11"
+    assert confirmation == "Đã nhận OK 3769: Cấp cứu: P.102, P.104, Giường 11"
 
 
 def test_a_resend_gets_a_counter_only_where_it_fits():
