@@ -86,6 +86,7 @@ async def build_alarms(gw: Gateway) -> None:
     gw.health.add("modem", (lambda: _modem_health(modem)))
     gw.alarm_engine = engine  # for the console and tests
     gw.escalation = dispatcher
+    _ack_pollers(gw)
 
 
 def _http_channel(gw: Gateway) -> Any:
@@ -99,6 +100,50 @@ def _http_channel(gw: Gateway) -> Any:
                          cap_s=cfg.retry_cap_s)
     return HttpChannel.from_config(cfg, read_secret(gw.config, cfg.secret_file),
                                    clock=gw.clock, policy=policy)
+
+
+def _ack_pollers(gw: Gateway) -> None:
+    """One ack long-poll per police receiver with ``acks`` on (SPEC §6)."""
+    from gateway.escalation.acks import CURSOR_KEY, AckPoller, AckSource
+    from gateway.escalation.http import build_ssl_context
+
+    esc = gw.config.escalation
+    receivers = [("hotline", esc.http)] if esc.http is not None and esc.http.acks else []
+    receivers += [(r.id, r) for r in esc.receivers if r.acks]
+    if not receivers:
+        return
+    stored = gw.journal.kv_all(CURSOR_KEY)
+    pollers = []
+    for rid, cfg in receivers:
+        source = AckSource(rid, cfg.url, gw.config.site.id,
+                           read_secret(gw.config, cfg.secret_file).encode(), cfg.poll_wait_s)
+        context = build_ssl_context(str(gw.config.resolve(cfg.ca_file)) if cfg.ca_file else None,
+                                    cfg.insecure) if cfg.url.startswith("https") else None
+        cursor = stored.get(CURSOR_KEY + rid)
+        poller = AckPoller(source, int(cursor) if isinstance(cursor, int) else 0,
+                           _ack_commit(gw), _trouble(gw), gw.clock, context)
+        pollers.append(poller)
+        gw.add_task(poller.run)
+    gw.health.add("receivers", lambda: {p.source.receiver: p.health() for p in pollers})
+
+
+def _ack_commit(gw: Gateway) -> Any:
+    async def commit(drafts: list[Any], kv: dict[str, Any]) -> None:
+        await gw.recorder.record_many(drafts, kv=kv)
+    return commit
+
+
+def _trouble(gw: Gateway) -> Any:
+    from gateway.core.events import EventDraft, EventType
+
+    async def trouble(source: str, reason: str | None) -> None:
+        if reason is None:
+            await gw.recorder.record(EventDraft(EventType.TROUBLE_CLEARED,
+                                                detail={"source": source}))
+        else:
+            await gw.recorder.record(EventDraft(EventType.TROUBLE,
+                                                detail={"source": source, "reason": reason}))
+    return trouble
 
 
 def _health(http: Any, dispatcher: Dispatcher) -> Any:
