@@ -15,6 +15,7 @@ import contextlib
 import json
 import os
 import socket
+import sys
 import tempfile
 import time
 import tomllib
@@ -26,7 +27,10 @@ from gateway.app import Gateway
 from gateway.config.schema import SiteConfig, validate_config
 from gateway.core.errors import GatewayError
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "site.toml"
+#: the example site: in a source tree, or where the offline bundle's install.sh puts it
+EXAMPLES = (Path(__file__).resolve().parent.parent / "examples" / "site.toml",
+            Path(sys.prefix) / "share" / "alarm-gateway" / "examples" / "site.toml")
+EXAMPLE = next((p for p in EXAMPLES if p.exists()), EXAMPLES[0])
 
 
 def _free_port() -> int:

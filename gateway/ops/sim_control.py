@@ -7,6 +7,7 @@ from a worker thread, as lgpio's thread would on a Pi, so the hand-off to the lo
 from __future__ import annotations
 
 import asyncio
+import math
 from typing import TYPE_CHECKING, Any
 
 from gateway.core.errors import CommandError
@@ -37,8 +38,9 @@ def register_sim_commands(gw: Gateway) -> None:
         """Press, hold ``seconds`` (default 0.1), release, and wait out the debounce
         lock-out so the next click is a new press, as a finger would."""
         dev = gw.config.device(str(request.get("device")))
+        seconds = click_seconds(request.get("seconds", 0.1))
         await drive(request, True)
-        await asyncio.sleep(float(request.get("seconds", 0.1)))
+        await asyncio.sleep(seconds)
         answer = await drive(request, False)
         await asyncio.sleep((dev.bounce_ms if dev else 30) / 1000 * 1.5)
         return answer
@@ -50,3 +52,17 @@ def register_sim_commands(gw: Gateway) -> None:
     gw.control.register("release", release)
     gw.control.register("click", click)
     gw.control.register("leds", leds)
+
+
+CLICK_MAX_S = 60.0
+
+
+def click_seconds(value: Any) -> float:
+    """How long a ``click`` holds the button (seconds): a finite number from 0 to
+    :data:`CLICK_MAX_S`. ``1e308``, NaN or infinity would hold the control connection (and
+    the button) for ever; a negative time means nothing."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise CommandError(f"click: 'seconds' must be a number, not {value!r}")
+    if not math.isfinite(value) or not 0 <= value <= CLICK_MAX_S:
+        raise CommandError(f"click: 'seconds' must be between 0 and {CLICK_MAX_S:g}, not {value!r}")
+    return float(value)
