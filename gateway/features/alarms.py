@@ -78,15 +78,17 @@ async def build_alarms(gw: Gateway) -> None:
     gw.add_task(timers.run)
     gw.control.register("drill", drill_command(config, engine, gw.recorder))
     http = _http_channel(gw)
+    receivers = _receiver_channels(gw)
     modem = _modem(gw)
-    dispatcher = Dispatcher(config, gw.journal, gw.recorder, engine, gw.clock, http, modem)
+    dispatcher = Dispatcher(config, gw.journal, gw.recorder, engine, gw.clock, http, modem,
+                            receivers=receivers)
     gw.consumers.append(CONSUMER)
     gw.add_task(dispatcher.run)
     gw.health.add("hotline", _health(http, dispatcher))
     gw.health.add("modem", (lambda: _modem_health(modem)))
     gw.alarm_engine = engine  # for the console and tests
     gw.escalation = dispatcher
-    _ack_pollers(gw)
+    _ack_pollers(gw, receivers)
 
 
 def _http_channel(gw: Gateway) -> Any:
@@ -99,18 +101,37 @@ def _http_channel(gw: Gateway) -> Any:
     policy = RetryPolicy(max_attempts=cfg.max_attempts, base_s=cfg.retry_base_s,
                          cap_s=cfg.retry_cap_s)
     return HttpChannel.from_config(cfg, read_secret(gw.config, cfg.secret_file),
-                                   clock=gw.clock, policy=policy)
+                                   gw.config.base_dir, clock=gw.clock, policy=policy)
 
 
-def _ack_pollers(gw: Gateway) -> None:
-    """One ack long-poll per police receiver with ``acks`` on (SPEC §6)."""
+def _receiver_channels(gw: Gateway) -> dict[str, tuple[str, Any]]:
+    """URL (and drill URL) -> (trouble source, channel) of each ``[[escalation.receivers]]``:
+    each police receiver its own secret, delivery state and trouble (SPEC §6)."""
+    from gateway.escalation.http import HttpChannel
+    from gateway.escalation.wire import RetryPolicy
+
+    out: dict[str, tuple[str, Any]] = {}
+    for cfg in gw.config.escalation.receivers:
+        policy = RetryPolicy(max_attempts=cfg.max_attempts, base_s=cfg.retry_base_s,
+                             cap_s=cfg.retry_cap_s)
+        channel = HttpChannel.from_config(cfg, read_secret(gw.config, cfg.secret_file),
+                                          gw.config.base_dir, clock=gw.clock, policy=policy)
+        for url in filter(None, (cfg.url, cfg.drill_url)):
+            out[url] = (f"hotline:{cfg.id}", channel)
+    return out
+
+
+def _ack_pollers(gw: Gateway, channels: dict[str, tuple[str, Any]]) -> None:
+    """One ack long-poll per police receiver with ``acks`` on (SPEC §6); health
+    ``receivers`` shows each receiver's deliveries and its ack stream."""
     from gateway.escalation.acks import CURSOR_KEY, AckPoller, AckSource
     from gateway.escalation.http import build_ssl_context
 
     esc = gw.config.escalation
     receivers = [("hotline", esc.http)] if esc.http is not None and esc.http.acks else []
     receivers += [(r.id, r) for r in esc.receivers if r.acks]
-    if not receivers:
+    delivery = {r.id: channels[r.url][1] for r in esc.receivers if r.url in channels}
+    if not receivers and not delivery:
         return
     stored = gw.journal.kv_all(CURSOR_KEY)
     pollers = []
@@ -124,7 +145,12 @@ def _ack_pollers(gw: Gateway) -> None:
                            _ack_commit(gw), _trouble(gw), gw.clock, context)
         pollers.append(poller)
         gw.add_task(poller.run)
-    gw.health.add("receivers", lambda: {p.source.receiver: p.health() for p in pollers})
+    def health() -> dict[str, Any]:
+        out: dict[str, Any] = {rid: {"delivery": ch.health()} for rid, ch in delivery.items()}
+        for poller in pollers:
+            out.setdefault(poller.source.receiver, {})["acks"] = poller.health()
+        return out
+    gw.health.add("receivers", health)
 
 
 def _ack_commit(gw: Gateway) -> Any:
