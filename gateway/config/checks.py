@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from gateway.config.schema import check_url, secret_file_problem
+from gateway.config.values import check_url, secret_file_problem
 
 Problem = tuple[str, str]
 _PHONE = re.compile(r"^\+?[0-9]{6,15}$")
@@ -26,7 +26,6 @@ def cross_checks(raw: dict[str, Any], base: Path) -> list[Problem]:
         _mqtt,
         _policy,
         _escalation,
-        _messages,
         _console,
     ]
     out: list[Problem] = []
@@ -225,21 +224,6 @@ def _http_channel(http: dict[str, Any], base: Path, where: str, *,
             and not url.split("?")[0].rstrip("/").endswith("/v1/alarms"):
         yield f"{where}.url", ("a police receiver's URL ends in /v1/alarms (its acks are "
                                "polled beside it at /v1/acks)")
-
-
-def _messages(raw: dict[str, Any], base: Path) -> Iterator[Problem]:
-    messages = _section(raw, "messages")
-    if messages is None:
-        return
-    try:
-        from gateway.escalation.messages import check_template
-    except ImportError:  # pragma: no cover - messages ship with the gateway
-        return
-    for key in ("sms", "sms_en"):
-        template = messages.get(key)
-        if isinstance(template, str):
-            for problem in check_template(template):
-                yield f"messages.{key}", problem
 
 
 def _console(raw: dict[str, Any], base: Path) -> Iterator[Problem]:
