@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 import requests
-
 from conftest import DEFAULT_DEVICES, ROOT, GatewayProcess
+
 from police.police_helpers import (
     SITES,
     Officer,
@@ -43,7 +43,7 @@ class ReceiverProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> ReceiverProcess:
-        out = open(self.log, "ab")  # noqa: SIM115 - the child owns it
+        out = open(self.log, "ab")
         self.proc = subprocess.Popen([sys.executable, "-m", "receiver.cli", "run", "-c",
                                       str(self.config)], stdout=out, stderr=subprocess.STDOUT,
                                      cwd=ROOT)
@@ -63,8 +63,9 @@ class ReceiverProcess:
             self.proc.wait(10)
 
 
-def site_config(folder: Path, site: str, mqtt_port: int, receiver: str) -> Path:
-    """A gateway of ``site`` with GPIO buttons that escalates at once to ``receiver``."""
+def site_config(folder: Path, site: str, mqtt_port: int, *receivers: str) -> Path:
+    """A gateway of ``site`` with GPIO buttons that escalates at once to each receiver
+    (base URLs; ids ``ca-1``, ``ca-2``, ...)."""
     folder.mkdir()
     name, secret = SITES[site]
     secret_file = folder / "receiver.secret"
@@ -94,15 +95,11 @@ path = "{folder / 'var'}"
 [policy]
 default = "immediate"
 
-[[escalation.receivers]]
-id = "ca-phuong"
-url = "{receiver}/v1/alarms"
-secret_file = "{secret_file}"
-timeout_s = 2
-retry_base_s = 0.2
-retry_cap_s = 0.5
-poll_wait_s = 1
 """
+    for i, base in enumerate(receivers, 1):
+        text += (f'[[escalation.receivers]]\nid = "ca-{i}"\nurl = "{base}/v1/alarms"\n'
+                 f'secret_file = "{secret_file}"\ntimeout_s = 2\nretry_base_s = 0.2\n'
+                 'retry_cap_s = 0.5\nmax_attempts = 100\npoll_wait_s = 1\n')
     path = folder / "site.toml"
     path.write_text(text, encoding="utf-8")
     return path
@@ -239,3 +236,39 @@ def _story(tmp_path: Path, rx: ReceiverProcess, broker, gateway_process) -> None
     wait_until(lambda: [r for r in journal_rows(db, "link_restored") if r["site"] == "bv-b"], 15)
     for log in ("a.log", "b.log", "receiver.log"):
         assert "Traceback" not in (tmp_path / log).read_text(), log
+
+
+def test_one_gateway_two_receivers_each_its_own_delivery(tmp_path: Path, broker, receiver,
+                                                         gateway_process) -> None:  # type: ignore[no-untyped-def]
+    """Ward and district police: the district's receiver is down; the ward's gets the
+    alarm and takes it; the district's, once up, gets it too (still owed while open)."""
+    (tmp_path / "r1").mkdir()
+    (tmp_path / "r2").mkdir()
+    ward = receiver(write_config(tmp_path / "r1", max_wait_s=1))
+    district_port = free_port()
+    district_config = write_config(tmp_path / "r2", district_port, max_wait_s=1)
+    gw = gateway_process(site_config(tmp_path / "a", "bv-a", broker.port, ward.base,
+                                     f"http://127.0.0.1:{district_port}"), tmp_path / "a.log")
+    gw.start()
+    gw.wait_ready()
+    click(gw, "er-desk-1")
+    folder = tmp_path / "a"
+    alarm = wait_until(lambda: [a for a in gateway_alarms(folder) if a["state"] == "escalated"],
+                       20)[0]
+    wait_until(lambda: [e for e in gateway_events(folder, "trouble")
+                        if e["source"] == "receiver:ca-2"], 20)  # its ack poll fails too
+    delivered = {e["target"]: e["status"] for e in alarm["escalations"]}
+    assert delivered[f"{ward.base}/v1/alarms"] == "delivered"
+    assert delivered[f"http://127.0.0.1:{district_port}/v1/alarms"] != "delivered"
+    ref = wait_until(lambda: receiver_alarms(tmp_path / "r1"), 10)[0]["ref"]
+    assert Officer.login(ward.base).act(ref, "take").status_code == 200
+    wait_until(lambda: [a for a in gateway_alarms(folder) if a["state"] == "police_acknowledged"],
+               10)
+    district = receiver(district_config)
+    wait_until(lambda: receiver_alarms(tmp_path / "r2"), 20)
+    wait_until(lambda: [e for e in gateway_events(folder, "trouble_cleared")
+                        if e["source"] == "receiver:ca-2"], 20)
+    assert receiver_alarms(tmp_path / "r2")[0]["alarm_id"] == alarm["id"]
+    assert district.base != ward.base
+    assert {e["source"] for e in gateway_events(folder, "trouble")} <= {
+        "receiver:ca-2", "hotline:ca-2"}  # the ward's receiver never was in trouble
