@@ -21,6 +21,7 @@ from gateway.alarms.model import FINAL_STATUSES
 from gateway.core.clock import rfc3339
 from gateway.core.events import EventDraft, EventType
 from gateway.core.ports import Clock, EventSink
+from gateway.core.redact import redact_url
 from gateway.escalation.outbound import Outbound
 from gateway.escalation.wire import classify_status
 
@@ -142,7 +143,7 @@ class HttpRunner:
         if target in self.receivers:
             return self.receivers[target]
         urls = (getattr(self.channel, "url", None), getattr(self.channel, "drill_url", None))
-        if not self.receivers or target in urls:
+        if not self.receivers or target in {redact_url(u) for u in urls if u}:
             return "hotline", self.channel
         return "hotline", None
 
@@ -171,7 +172,8 @@ class HttpRunner:
 
 @dataclass
 class _Lane:
-    """One phone number: its lock (one SMS at a time) and when it last got one."""
+    """One phone number: its lock (one SMS at a time) and when it last got one
+    (``last_sent``: monotonic seconds, so a wall-clock step never stalls the next SMS)."""
 
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     last_sent: float | None = None
@@ -213,7 +215,7 @@ class SmsRunner:
     def _wait(self, lane: _Lane) -> float:
         if lane.last_sent is None:
             return 0.0
-        return lane.last_sent + self.min_interval_s - self._clock.wall()
+        return lane.last_sent + self.min_interval_s - self._clock.monotonic()
 
     async def _send(self, plan: dict[str, Any], d: dict[str, Any], lane: _Lane) -> bool:
         attempt = self._reporter.attempts(plan, d) + 1
@@ -227,9 +229,9 @@ class SmsRunner:
             await self._reporter.attempt(plan, d, attempt, "error", True, error=error)
             await self._reporter.trouble_on("modem", f"SMS to {d['target']} failed: {error}")
             return False
-        lane.last_sent = self._clock.wall()
+        lane.last_sent = self._clock.monotonic()
         self.sent += 1
         await self._reporter.attempt(plan, d, attempt, "delivered", False,
-                                     delivered_at=rfc3339(lane.last_sent))
+                                     delivered_at=rfc3339(self._clock.wall()))
         await self._reporter.trouble_off("modem")
         return True

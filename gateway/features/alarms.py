@@ -28,7 +28,9 @@ log = logging.getLogger(__name__)
 
 class AlarmTimers:
     """Drives :meth:`AlarmEngine.on_timer` from the loop: sleeps until the engine's next
-    wall-clock deadline (woken early whenever an alarm changes) and records what is due."""
+    due time on the monotonic clock (woken early whenever an alarm changes) and records
+    what is due. The wall clock plays no part in waiting, so a step of it either way
+    neither stalls nor hastens the police."""
 
     def __init__(self, engine: AlarmEngine, sink: EventSink, clock: Clock) -> None:
         self._engine = engine
@@ -43,8 +45,8 @@ class AlarmTimers:
     async def run(self) -> None:
         self._event = asyncio.Event()
         while True:
-            deadline = self._engine.next_deadline()
-            now = self._clock.wall()
+            deadline = self._engine.next_due()
+            now = self._clock.monotonic()
             if deadline is not None and deadline <= now:
                 await self._fire(now)
                 continue
@@ -100,13 +102,15 @@ def _http_channel(gw: Gateway) -> Any:
         return None
     policy = RetryPolicy(max_attempts=cfg.max_attempts, base_s=cfg.retry_base_s,
                          cap_s=cfg.retry_cap_s)
+    ca_file = gw.config.resolve(cfg.ca_file) if cfg.ca_file else None
     return HttpChannel.from_config(cfg, read_secret(gw.config, cfg.secret_file),
-                                   gw.config.base_dir, clock=gw.clock, policy=policy)
+                                   ca_file=ca_file, clock=gw.clock, policy=policy)
 
 
 def _receiver_channels(gw: Gateway) -> dict[str, tuple[str, Any]]:
     """URL (and drill URL) -> (trouble source, channel) of each ``[[escalation.receivers]]``:
     each police receiver its own secret, delivery state and trouble (SPEC §6)."""
+    from gateway.core.redact import redact_url
     from gateway.escalation.http import HttpChannel
     from gateway.escalation.wire import RetryPolicy
 
@@ -114,10 +118,11 @@ def _receiver_channels(gw: Gateway) -> dict[str, tuple[str, Any]]:
     for cfg in gw.config.escalation.receivers:
         policy = RetryPolicy(max_attempts=cfg.max_attempts, base_s=cfg.retry_base_s,
                              cap_s=cfg.retry_cap_s)
+        ca_file = gw.config.resolve(cfg.ca_file) if cfg.ca_file else None
         channel = HttpChannel.from_config(cfg, read_secret(gw.config, cfg.secret_file),
-                                          gw.config.base_dir, clock=gw.clock, policy=policy)
+                                          ca_file=ca_file, clock=gw.clock, policy=policy)
         for url in filter(None, (cfg.url, cfg.drill_url)):
-            out[url] = (f"hotline:{cfg.id}", channel)
+            out[redact_url(url)] = (f"hotline:{cfg.id}", channel)  # as plans name it
     return out
 
 
@@ -130,7 +135,7 @@ def _ack_pollers(gw: Gateway, channels: dict[str, tuple[str, Any]]) -> None:
     esc = gw.config.escalation
     receivers = [("hotline", esc.http)] if esc.http is not None and esc.http.acks else []
     receivers += [(r.id, r) for r in esc.receivers if r.acks]
-    delivery = {r.id: channels[r.url][1] for r in esc.receivers if r.url in channels}
+    delivery = {source.removeprefix("hotline:"): ch for source, ch in channels.values()}
     if not receivers and not delivery:
         return
     stored = gw.journal.kv_all(CURSOR_KEY)
