@@ -244,10 +244,21 @@ def _escalation(raw: dict[str, Any], base: Path) -> Iterator[Problem]:
         if _section(raw, "modem") is None:
             yield "escalation.sms", "SMS escalation needs a [modem] section"
         for key in ("numbers", "drill_numbers", "reply_numbers"):
-            values = sms.get(key)
-            for i, number in enumerate(values if isinstance(values, list) else []):
-                if isinstance(number, str) and not _PHONE.match(re.sub(r"[\s.-]", "", number)):
-                    yield f"escalation.sms.{key}[{i}]", f"not a phone number: {number!r}"
+            yield from _numbers(sms.get(key), f"escalation.sms.{key}")
+        tiers = sms.get("next_tiers")
+        for i, tier in enumerate(tiers if isinstance(tiers, list) else []):
+            yield from _numbers(tier, f"escalation.sms.next_tiers[{i}]")
+    voice = _section(raw, "escalation", "voice")
+    if voice is not None:
+        if _section(raw, "modem") is None:
+            yield "escalation.voice", "calls need a [modem] section"
+        yield from _numbers(voice.get("numbers"), "escalation.voice.numbers")
+
+
+def _numbers(values: Any, where: str) -> Iterator[Problem]:
+    for i, number in enumerate(values if isinstance(values, list) else []):
+        if isinstance(number, str) and not _PHONE.match(re.sub(r"[\s.-]", "", number)):
+            yield f"{where}[{i}]", f"not a phone number: {number!r}"
 
 
 def _http_channel(http: dict[str, Any], base: Path, where: str, *,
