@@ -22,6 +22,7 @@ from gateway.core.backoff import Backoff
 from gateway.core.clock import rfc3339
 from gateway.core.events import EventDraft, EventType
 from gateway.core.ports import Clock, EventSink
+from gateway.core.redact import redact_url
 from gateway.escalation.outbound import Outbound
 from gateway.escalation.wire import classify_status
 
@@ -95,8 +96,12 @@ class HttpRunner:
     """
 
     def __init__(self, channel: Any, outbound: Outbound, reporter: Reporter, sleep: Sleep,
-                 pause_s: float) -> None:
+                 pause_s: float, *, receivers: dict[str, tuple[str, Any]] | None = None
+                 ) -> None:
         self.channel = channel
+        # target URL -> (trouble source, channel) of each police receiver (SPEC §6): each
+        # has its own secret and its own trouble, so one receiver down never hides another
+        self.receivers = dict(receivers or {})
         self._outbound = outbound
         self._reporter = reporter
         self._sleep = sleep
@@ -108,26 +113,42 @@ class HttpRunner:
         now passed, still owed) or ``closed`` (nothing owed any more)."""
         clock = self._reporter.clock
         deadline = None if deadline_s is None else clock.monotonic() + deadline_s
+        source, channel = self.route(d["target"])
+        if channel is None:
+            await self._reporter.attempt(plan, d, 0, "failed", False,
+                                         error="no HTTP channel for this URL any more")
+            return "refused"
         request = self._outbound.request(plan, d["escalation_id"])
         done = [self._reporter.attempts(plan, d)]
         while self._reporter.still_owed(plan, d):
             remaining = None if deadline is None else deadline - clock.monotonic()
             if remaining is not None and remaining <= 0:
                 return "late"
-            result = await self.channel.deliver(
+            result = await channel.deliver(
                 request, on_attempt=self._reporting(plan, d, done, deadline),
                 deadline_s=remaining)
             if result.delivered:
-                await self._reporter.trouble_off("hotline")
+                await self._reporter.trouble_off(source)
                 return "delivered"
-            reason = f"hotline: {result.detail}"
-            await self._reporter.trouble_on("hotline", reason)
+            reason = f"{source}: {result.detail}"
+            await self._reporter.trouble_on(source, reason)
             if result.permanent_failure:
                 return "refused"
             if result.deadline_exceeded:
                 return "late"
             await self._sleep(self._pause(deadline))
         return "closed"
+
+    def route(self, target: str) -> tuple[str, Any]:
+        """``(trouble source, channel)`` for a delivery's URL: a configured police
+        receiver's own channel, else the hotline's (its URL or drill URL); the channel is
+        None when the URL is no longer configured (a plan replayed after a config change)."""
+        if target in self.receivers:
+            return self.receivers[target]
+        urls = (getattr(self.channel, "url", None), getattr(self.channel, "drill_url", None))
+        if not self.receivers or target in {redact_url(u) for u in urls if u}:
+            return "hotline", self.channel
+        return "hotline", None
 
     def _pause(self, deadline: float | None) -> float:
         """Seconds until the next round: ``pause_s``, but no later than ``deadline``."""
