@@ -58,6 +58,7 @@ from simulator.nodes import BusSimulator, NodeSpec
 
 SOAK_SECONDS = float(os.environ.get("SOAK_SECONDS", "45"))
 SOAK_SEED = int(os.environ.get("SOAK_SEED", "20261123"))
+ANSWERS = ("Đã nhận OK ", "Không có báo động mở", "Không hiểu tin nhắn")
 DRAIN_S = 90.0  # the longest the backlog may take to drain once every fault is healed
 SECRET = b"chaos-hotline-secret"
 POLICE = ["+84901111111", "+84902222222"]
@@ -433,6 +434,8 @@ def external_deliveries(hotline: HotlineServer, modem: ModemSimulator,
     sms: set[str] = set()
     unknown: list[str] = []
     for m in modem.sent_messages():
+        if m.text.startswith(ANSWERS):
+            continue  # an answer to a police reply (confirmation, explanation), not a plan
         ref = sms_ref(m.text)
         if ref in plans.by_ref:
             sms.add(plans.by_ref[ref])
