@@ -59,6 +59,8 @@ class Device(_Strict):
     bounce_ms: int = Field(default=30, ge=0, le=1000)
     hold_s: float = Field(default=3.0, gt=0, le=60)
     led_pin: int | None = Field(default=None, ge=0, le=53)
+    # DC-09 zone reported for this device (default: its position in devices, from 1)
+    zone: int | None = Field(default=None, ge=1, le=9999)
     # serial node
     node: int | None = Field(default=None, ge=1, le=65535)
     key_file: str | None = None
@@ -144,9 +146,39 @@ class SmsChannel(_Strict):
     min_interval_s: int = Field(default=60, ge=0, le=3600)
 
 
+class Dc09Receiver(_Strict):
+    """One alarm receiving centre (SPEC §7): where, who we are there (account, ``L`` line,
+    optional ``R`` receiver number, all hex), the AES key file (16/24/32 characters, owner
+    only; none: plain messages) and the ``NULL`` link test period (seconds, 0 = none)."""
+
+    name: Ident
+    host: str = Field(min_length=1)
+    port: int = Field(ge=1, le=65535)
+    account: str = Field(pattern=r"^[0-9A-Fa-f]{3,16}$")
+    line: str = Field(default="1", pattern=r"^[0-9A-Fa-f]{1,6}$")
+    receiver: str | None = Field(default=None, pattern=r"^[0-9A-Fa-f]{1,6}$")
+    key_file: str | None = None
+    link_test_s: float = Field(default=60, ge=0, le=86400)
+
+
+class Dc09Channel(_Strict):
+    """``[escalation.dc09]``: the receiving centres, the answer time-out and backoff
+    (seconds), whether device and gateway events (tamper, battery, supervision, trouble,
+    tests) are reported too, and the site's own DC-03 code for any event."""
+
+    receivers: list[Dc09Receiver] = Field(min_length=1)
+    timeout_s: float = Field(default=10, gt=0, le=120)
+    max_attempts: int = Field(default=8, ge=1, le=100)
+    retry_base_s: float = Field(default=1.0, gt=0, le=60)
+    retry_cap_s: float = Field(default=30.0, gt=0, le=600)
+    report_events: bool = True
+    codes: dict[str, str] = Field(default_factory=dict)
+
+
 class Escalation(_Strict):
     http: HttpChannel | None = None
     sms: SmsChannel | None = None
+    dc09: Dc09Channel | None = None
 
 
 class Modem(_Strict):
@@ -300,6 +332,12 @@ def secret_file_problem(path: Path) -> str | None:
     if not os.access(path, os.R_OK):
         return f"file {path} is not readable by this user"
     return None
+
+
+def read_key(config: SiteConfig, path: str) -> bytes:
+    """A DC-09 AES key: the key file's first line, as written (checked at load time)."""
+    lines = config.resolve(path).read_bytes().splitlines()
+    return lines[0].strip() if lines else b""
 
 
 def read_secret(config: SiteConfig, path: str) -> str:
