@@ -15,9 +15,11 @@ from gateway.core.clock import rfc3339
 
 
 def targets(config: SiteConfig, drill: bool) -> list[tuple[str, str]]:
-    """``(channel, target)`` of every configured delivery: the HTTP URL, each SMS number.
+    """``(channel, target)`` of every configured delivery: the HTTP URL, each SMS number,
+    each DC-09 receiving centre (by name).
 
-    Drills go to ``http.drill_url`` and ``sms.drill_numbers`` where configured.
+    Drills go to ``http.drill_url`` and ``sms.drill_numbers`` where configured; a centre
+    gets a drill as its own code (``RX``), so it needs no separate address.
     """
     out: list[tuple[str, str]] = []
     http, sms = config.escalation.http, config.escalation.sms
@@ -26,6 +28,9 @@ def targets(config: SiteConfig, drill: bool) -> list[tuple[str, str]]:
     if sms is not None:
         numbers = sms.drill_numbers if drill and sms.drill_numbers else sms.numbers
         out.extend(("sms", n) for n in numbers)
+    dc09 = config.escalation.dc09
+    if dc09 is not None:
+        out.extend(("dc09", r.name) for r in dc09.receivers)
     return out
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.config.schema import check_url, secret_file_problem
+from gateway.core.sia import code_problems
 
 Problem = tuple[str, str]
 _PHONE = re.compile(r"^\+?[0-9]{6,15}$")
@@ -211,8 +212,6 @@ def _dc09(raw: dict[str, Any], base: Path) -> Iterator[Problem]:
     dc09 = _section(raw, "escalation", "dc09")
     if dc09 is None:
         return
-    from gateway.escalation.dc09.codes import code_problems
-
     names: dict[str, int] = {}
     for i, rcv in _dicts(dc09, "receivers"):
         where = f"escalation.dc09.receivers[{i}]"
