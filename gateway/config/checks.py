@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from gateway.config.schema import check_url, secret_file_problem
+from gateway.config.values import check_url, secret_file_problem
 from gateway.core.sia import code_problems
 
 Problem = tuple[str, str]
@@ -28,7 +28,6 @@ def cross_checks(raw: dict[str, Any], base: Path) -> list[Problem]:
         _policy,
         _escalation,
         _dc09,
-        _messages,
         _console,
     ]
     out: list[Problem] = []
@@ -247,21 +246,6 @@ def _dc09_key_problem(path: Path) -> str | None:
     if not key.isascii() or not key.decode("ascii").isprintable():
         return "the key must be printable ASCII characters (as the receiving centre gives it)"
     return None
-
-
-def _messages(raw: dict[str, Any], base: Path) -> Iterator[Problem]:
-    messages = _section(raw, "messages")
-    if messages is None:
-        return
-    try:
-        from gateway.escalation.messages import check_template
-    except ImportError:  # pragma: no cover - messages ship with the gateway
-        return
-    for key in ("sms", "sms_en"):
-        template = messages.get(key)
-        if isinstance(template, str):
-            for problem in check_template(template):
-                yield f"messages.{key}", problem
 
 
 def _console(raw: dict[str, Any], base: Path) -> Iterator[Problem]:
