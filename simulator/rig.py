@@ -89,7 +89,7 @@ class SimulatedSite:
                              self.hotline.url if self.hotline else None, self.mqtt_url,
                              self.arc.port if self.arc else None)
             self.derived_path, self.derived = write_derived(self.config, ends)
-            self.faults = Faults(self.bus, self.modem, self.hotline)
+            self.faults = Faults(self.bus, self.modem, self.hotline, self.arc)
             self.observer = MqttObserver(settings_from_config(self.derived),
                                          f"alarm-simulate-observer-{os.getpid()}")
             self.observer.start()
