@@ -18,6 +18,7 @@ from typing import Any
 
 from gateway.alarms.engine import AlarmEngine
 from gateway.alarms.model import FINAL_STATUSES
+from gateway.core.backoff import Backoff
 from gateway.core.clock import rfc3339
 from gateway.core.events import EventDraft, EventType
 from gateway.core.ports import Clock, EventSink
@@ -28,6 +29,8 @@ from gateway.escalation.wire import classify_status
 log = logging.getLogger(__name__)
 
 Sleep = Callable[[float], Awaitable[Any]]
+#: between failed sends of one SMS: 1 s, doubling, at most a minute (no jitter: one modem)
+RESEND = Backoff(first_s=1.0, cap_s=60.0)
 
 
 class Reporter:
@@ -183,21 +186,21 @@ class SmsRunner:
     """Sends plan SMS through ``sender`` (the modem), rate-limited per number."""
 
     def __init__(self, sender: Any, outbound: Outbound, reporter: Reporter, clock: Clock,
-                 sleep: Sleep, min_interval_s: float, backoff_s: tuple[float, float] = (1, 60)):
+                 sleep: Sleep, min_interval_s: float, backoff: Backoff = RESEND):
         self.sender = sender
         self._outbound = outbound
         self._reporter = reporter
         self._clock = clock
         self._sleep = sleep
         self.min_interval_s = min_interval_s
-        self._backoff = backoff_s
+        self._backoff = backoff
         self._lanes: dict[str, _Lane] = {}
         self.sent = 0
 
     async def deliver(self, plan: dict[str, Any], d: dict[str, Any]) -> None:
         lane = self._lanes.setdefault(d["target"], _Lane())
         async with lane.lock:
-            failures, limited = 0, False
+            failures, limited = self._backoff.counter(), False
             while self._reporter.still_owed(plan, d):
                 wait = self._wait(lane)
                 if wait > 0:
@@ -209,8 +212,7 @@ class SmsRunner:
                     continue
                 if await self._send(plan, d, lane):
                     return
-                failures += 1
-                await self._sleep(min(self._backoff[1], self._backoff[0] * 2 ** (failures - 1)))
+                await self._sleep(failures.next())
 
     def _wait(self, lane: _Lane) -> float:
         if lane.last_sent is None:
