@@ -12,14 +12,19 @@ import asyncio
 import logging
 import ssl
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from gateway.config import Console, SiteConfig
-from gateway.console.auth import Accounts, LoginLimiter, Sessions
+from gateway.config import Console, SiteConfig, read_secret
+from gateway.console.access import DisplayAccess, LoginJournal
+from gateway.console.auth import Accounts, PasswordChecks
 from gateway.console.feed import LiveFeed
+from gateway.console.login import Auth
 from gateway.console.server import ConsoleApp
+from gateway.console.sessions import FILE_NAME as SESSIONS
+from gateway.console.sessions import Sessions
+from gateway.console.throttle import LoginThrottle
 from gateway.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -37,18 +42,37 @@ async def build_console(gw: Gateway) -> None:
     if settings is None or not settings.enabled:
         return
     feed = LiveFeed(gw.journal, gw.config, gw.clock, gw.health.document, police_due(gw))
-    app = ConsoleApp(
-        feed,
-        Accounts(list(settings.users)),
-        Sessions(gw.clock, settings.session_minutes),
-        LoginLimiter(gw.clock),
-        lambda: gw.command_handler,
-        secure=bool(settings.tls_cert and settings.tls_key),
-    )
+    auth = build_auth(gw, settings)
+    app = ConsoleApp(feed, auth, lambda: gw.command_handler, alarm_document(gw),
+                     secure=bool(settings.tls_cert and settings.tls_key))
     server = ConsoleServer(app, settings, tls_context(settings, gw.config))
     gw.add_task(server.run)
     gw.add_closer(server.stop)
     gw.health.add("console", server.health)
+
+
+def build_auth(gw: Gateway, settings: Console) -> Auth:
+    """Accounts, password checks, durable sessions, throttle, wall screens, login journal."""
+    accounts = Accounts(list(settings.users))
+    storage = gw.config.resolve(gw.config.storage.path)
+    sessions = Sessions(gw.clock, settings.session_minutes, storage / SESSIONS,
+                        accounts.fingerprint)
+    sessions.load()
+    token = (read_secret(gw.config, settings.display_token_file)
+             if settings.display_token_file else None)
+    return Auth(accounts, PasswordChecks(accounts), sessions, LoginThrottle(gw.clock),
+                DisplayAccess(list(settings.display_addresses), token),
+                LoginJournal(gw.recorder, gw.clock))
+
+
+def alarm_document(gw: Gateway) -> Callable[[str], dict[str, Any] | None]:
+    """An alarm's current retained document, read from the journal."""
+
+    def read(alarm_id: str) -> dict[str, Any] | None:
+        doc = gw.journal.retained_all(f"alarm/{alarm_id}").get(f"alarm/{alarm_id}")
+        return doc if isinstance(doc, dict) else None
+
+    return read
 
 
 def police_due(gw: Gateway) -> Callable[[str], float | None]:
@@ -83,7 +107,7 @@ class ConsoleServer:
     async def run(self) -> None:
         host, port = split_listen(self.settings.listen)
         self.app.feed.start()
-        if not len(self.app.accounts):
+        if not len(self.app.auth.accounts):
             log.warning("event=console_no_users hint=%r",
                         "add [[console.users]] (alarm-gateway hash-password)")
         try:
@@ -116,13 +140,18 @@ class ConsoleServer:
     async def stop(self) -> None:
         """End the page streams and close the listener (idempotent)."""
         self.app.feed.stop()
+        self.app.auth.checks.close()
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
 
     def health(self) -> dict[str, object]:
+        auth = self.app.auth
+        logins = auth.journal.counters
         return {"listening": self._runner is not None, "url": self.url,
-                "pages": self.app.feed.clients, "error": self.error}
+                "pages": self.app.feed.clients, "error": self.error,
+                "sessions": len(auth.sessions), "logins_failed": logins.failed,
+                "logins_throttled": logins.throttled, "logins_busy": logins.busy}
 
 
 

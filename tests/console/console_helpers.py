@@ -19,14 +19,22 @@ from argon2 import PasswordHasher
 from gateway.app import Gateway
 from gateway.clock import ManualClock
 from gateway.config import ConsoleUser, SiteConfig, load_config, validate_config
-from gateway.console.auth import Accounts, LoginLimiter, Sessions
+from gateway.console.access import DisplayAccess, LoginJournal
+from gateway.console.auth import Accounts, PasswordChecks
 from gateway.console.feed import LiveFeed
+from gateway.console.login import Auth
 from gateway.console.server import ConsoleApp
+from gateway.console.sessions import FILE_NAME as SESSIONS_FILE
+from gateway.console.sessions import Sessions
+from gateway.console.throttle import LoginThrottle
 from gateway.journal import Journal
+from gateway.ports import EventSink
+from gateway.recorder import Recorder
 
 #: cheap parameters, so a test login costs milliseconds (production hashes use the defaults)
 FAST = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 GUARD, GUARD_PASSWORD = "Nguyễn Văn An", "mật-khẩu-bảo-vệ"
+GUARD_HASH = FAST.hash(GUARD_PASSWORD)  # one hash, as one config file would hold
 
 Handler = Callable[[str, bytes, str], Coroutine[Any, Any, dict[str, Any]]]
 
@@ -116,7 +124,8 @@ def site_config(tmp_path: Path, console: dict[str, Any] | None = None) -> SiteCo
 
 @dataclass
 class Harness:
-    """A console app on a real 127.0.0.1 port; ``calls`` records what reached the handler."""
+    """A console app on a real 127.0.0.1 port; ``calls`` records what reached the handler,
+    ``alarms`` is what the app reads as alarms' current documents."""
 
     client: TestClient[Any, Any]
     journal: Journal
@@ -124,6 +133,7 @@ class Harness:
     feed: LiveFeed
     app: ConsoleApp
     calls: list[tuple[str, dict[str, Any], str]] = field(default_factory=list)
+    alarms: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     async def login(self, name: str = GUARD, password: str = GUARD_PASSWORD) -> str:
         """Log in; return the session's CSRF token."""
@@ -149,29 +159,50 @@ def recording_handler(calls: list[tuple[str, dict[str, Any], str]]) -> Handler:
     return handle
 
 
+def make_auth(tmp_path: Path, clock: ManualClock, *, session_minutes: int = 10,
+              display_addresses: tuple[str, ...] = (), display_token: str | None = None,
+              sink: EventSink | None = None, workers: int = 1, waiting: int = 4) -> Auth:
+    """The console's auth with one user (:data:`GUARD`, a cheap hash), sessions stored in
+    ``tmp_path/console-sessions.json``."""
+    accounts = Accounts([ConsoleUser(name=GUARD, password_hash=GUARD_HASH)])
+    sessions = Sessions(clock, session_minutes, tmp_path / SESSIONS_FILE, accounts.fingerprint)
+    sessions.load()
+    return Auth(accounts, PasswordChecks(accounts, workers=workers, waiting=waiting), sessions,
+                LoginThrottle(clock), DisplayAccess(list(display_addresses), display_token),
+                LoginJournal(sink, clock))
+
+
 @contextlib.asynccontextmanager
 async def console_harness(tmp_path: Path, *, handler: Handler | None = None,
-                          session_minutes: int = 10) -> AsyncIterator[Harness]:
-    """A console over a fresh journal, with one user (:data:`GUARD`) and a manual clock."""
+                          session_minutes: int = 10, display_addresses: tuple[str, ...] = (),
+                          display_token: str | None = None, record_logins: bool = False,
+                          clock: ManualClock | None = None, workers: int = 1,
+                          waiting: int = 4) -> AsyncIterator[Harness]:
+    """A console over a fresh journal, with one user (:data:`GUARD`) and a manual clock;
+    ``record_logins`` journals failed logins through a recorder on that journal."""
     config = site_config(tmp_path)
-    clock = ManualClock(wall_start=1_790_000_000.0)
+    clock = clock or ManualClock(wall_start=1_790_000_000.0)
     journal = Journal(tmp_path / "journal.sqlite3")
     journal.open()
     await journal.start()
     calls: list[tuple[str, dict[str, Any], str]] = []
+    alarms: dict[str, dict[str, Any]] = {}
     command = handler or recording_handler(calls)
     feed = LiveFeed(journal, config, clock, lambda: {"version": "test", "uptime_s": 1})
-    users = [ConsoleUser(name=GUARD, password_hash=FAST.hash(GUARD_PASSWORD))]
-    app = ConsoleApp(feed, Accounts(users), Sessions(clock, session_minutes),
-                     LoginLimiter(clock, failures=3, window_s=60), lambda: command)
+    sink = Recorder(config, journal, clock) if record_logins else None
+    auth = make_auth(tmp_path, clock, session_minutes=session_minutes,
+                     display_addresses=display_addresses, display_token=display_token,
+                     sink=sink, workers=workers, waiting=waiting)
+    app = ConsoleApp(feed, auth, lambda: command, alarms.get)
     feed.start()
     pump = asyncio.create_task(feed.run())
     client: TestClient[Any, Any] = TestClient(TestServer(app.build(), host="127.0.0.1"))
     await client.start_server()
     try:
-        yield Harness(client, journal, clock, feed, app, calls)
+        yield Harness(client, journal, clock, feed, app, calls, alarms)
     finally:
         feed.stop()
+        auth.checks.close()
         await client.close()
         pump.cancel()
         with contextlib.suppress(asyncio.CancelledError):
