@@ -199,6 +199,7 @@ class LiveFeed:
             "name": c.site.name,
             "timezone": c.site.timezone,
             "desk_phone": c.site.security_desk_phone,
+            "police_numbers": list(c.escalation.sms.numbers) if c.escalation.sms else [],
             "wards": {w.id: w.name for w in c.wards},
             "devices": {d.id: {"name": d.name, "ward": d.ward, "room": d.room, "kind": d.kind}
                         for d in c.devices},

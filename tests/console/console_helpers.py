@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import json
 import socket
-import threading
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,9 +15,8 @@ from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient, TestServer
 from argon2 import PasswordHasher
 
-from gateway.app import Gateway
 from gateway.clock import ManualClock
-from gateway.config import ConsoleUser, SiteConfig, load_config, validate_config
+from gateway.config import ConsoleUser, SiteConfig, validate_config
 from gateway.console.access import DisplayAccess, LoginJournal
 from gateway.console.auth import Accounts, PasswordChecks
 from gateway.console.feed import LiveFeed
@@ -37,68 +35,6 @@ GUARD, GUARD_PASSWORD = "Nguyễn Văn An", "mật-khẩu-bảo-vệ"
 GUARD_HASH = FAST.hash(GUARD_PASSWORD)  # one hash, as one config file would hold
 
 Handler = Callable[[str, bytes, str], Coroutine[Any, Any, dict[str, Any]]]
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
-
-
-class GatewayThread:
-    """A real :class:`Gateway` (simulated GPIO) on its own event loop in a worker thread,
-    as ``alarm-gateway run --simulate`` would run it; ``stop()`` is the clean SIGTERM path."""
-
-    def __init__(self, config: Path) -> None:
-        self.config = config
-        self.gw: Gateway | None = None
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._ready = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.error: BaseException | None = None
-
-    def start(self, timeout: float = 15.0) -> GatewayThread:
-        self._ready.clear()
-        self._thread = threading.Thread(target=self._main, name="gateway", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(timeout):
-            raise TimeoutError(f"gateway not ready in {timeout} s: {self.error!r}")
-        if self.error is not None:
-            raise self.error
-        return self
-
-    def _main(self) -> None:
-        try:
-            asyncio.run(self._run())
-        except BaseException as exc:
-            self.error = exc
-            self._ready.set()
-
-    async def _run(self) -> None:
-        self.loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
-        self.gw = Gateway(load_config(self.config), simulate=True)
-        runner = asyncio.create_task(self.gw.run(self._stop))
-        ready = asyncio.create_task(self.gw.ready.wait())
-        await asyncio.wait({runner, ready}, return_when=asyncio.FIRST_COMPLETED)
-        self._ready.set()
-        await runner
-
-    def call(self, make: Callable[[], Coroutine[Any, Any, Any]], timeout: float = 10.0) -> Any:
-        """Run ``make()`` on the gateway's loop and return its result."""
-        assert self.loop is not None
-        return asyncio.run_coroutine_threadsafe(make(), self.loop).result(timeout)
-
-    def stop(self, timeout: float = 15.0) -> None:
-        if self._thread is None:
-            return
-        if self.loop is not None and self._stop is not None and not self.loop.is_closed():
-            self.loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(timeout)
-        assert not self._thread.is_alive(), "the gateway did not stop"
-        self._thread = None
-
 
 def free_port() -> int:
     with socket.socket() as s:
