@@ -4,12 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint soak bench clean mosquitto chromium systemd-tools
+.PHONY: setup demo test lint soak bench bundle clean mosquitto chromium systemd-tools
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q -e '.[test,sim]'
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -35,7 +35,7 @@ systemd-tools:
 	  echo "systemd-analyze unavailable: the unit verification test will be skipped"; }
 
 lint: setup
-	$(BIN)/ruff check gateway drivers firmware_stubs simulator tests bench
+	$(BIN)/ruff check gateway drivers firmware_stubs simulator receiver tests bench bundle
 	$(BIN)/mypy
 
 test: setup mosquitto chromium systemd-tools lint
@@ -47,5 +47,10 @@ soak: setup mosquitto
 bench: setup mosquitto
 	$(BIN)/python -m bench.run_all
 
+# Offline install bundles in dist/ (docs/install.md): this machine, Pi arm64 and armhf.
+BUNDLE_PLATFORMS ?= --platform host --platform arm64 --platform armhf
+bundle: setup
+	$(BIN)/python bundle/build_bundle.py $(BUNDLE_PLATFORMS)
+
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -141,7 +141,7 @@ async def _run(config: Path, alarms: int, arrivals: Arrivals | None,
     from gpiozero.pins.mock import MockFactory
 
     from gateway.app import Gateway
-    from gateway.config import load_config
+    from gateway.config.schema import load_config
 
     factory = MockFactory()
     gw = Gateway(load_config(config), simulate=True, pin_factory=factory)

@@ -54,7 +54,7 @@ async def _in_process(config: Path, port: int, presses: int, rates: list[int]) -
     from gpiozero.pins.mock import MockFactory
 
     from gateway.app import Gateway
-    from gateway.config import load_config
+    from gateway.config.schema import load_config
 
     factory = MockFactory()
     gw = Gateway(load_config(config), simulate=True, pin_factory=factory)
@@ -153,9 +153,9 @@ def _process_figures(config: Path, port: int) -> dict[str, float]:
     online = next(t for t, p in sub.arrivals if p == b"online") - t0
     time.sleep(3)
     idle, _ = rss_mib(proc.pid)
-    from gateway.app import control_path
-    from gateway.config import load_config
-    from gateway.control import request_sync
+    from gateway.config.schema import load_config
+    from gateway.ops.control import request_sync
+    from gateway.paths import control_path
 
     path = control_path(load_config(config))
     for i in range(500):

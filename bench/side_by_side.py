@@ -369,7 +369,7 @@ def gateway_driver(config_path: str) -> None:
 
     from gateway import __version__
     from gateway.app import Gateway
-    from gateway.config import load_config
+    from gateway.config.schema import load_config
 
     factory = MockFactory()
     gw = Gateway(load_config(Path(config_path)), simulate=True, pin_factory=factory)

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Final as TypingFinal
 
-from gateway.errors import GatewayError
+from gateway.core.errors import GatewayError
 
 MAX_LINE: TypingFinal = 4096  # bytes without a line end before the buffer is dropped as noise
 REGISTERED: TypingFinal = frozenset({1, 5, 6, 7, 9, 10})

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from enum import Enum, StrEnum
 from typing import Final
 
-from gateway.errors import GatewayError
+from gateway.core.errors import GatewayError
 
 MAX_LINE: Final = 128
 """Longest accepted frame in bytes, not counting the line ending."""

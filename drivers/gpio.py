@@ -14,10 +14,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from drivers.debounce import Debouncer, Transition
-from gateway.config import Device
-from gateway.errors import HardwareError
-from gateway.events import EventDraft, EventType
-from gateway.ports import Clock, EventSink
+from gateway.config.schema import Device
+from gateway.core.errors import HardwareError
+from gateway.core.events import EventDraft, EventType
+from gateway.core.ports import Clock, EventSink
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ _KIND_EVENTS = {
 
 
 class GpioInputs:
-    """Implements :class:`~gateway.ports.InputSource` and :class:`~gateway.ports.Indicator`."""
+    """Implements :class:`~gateway.core.ports.InputSource` and :class:`~gateway.core.ports.Indicator`."""
 
     name = "gpio"
 

@@ -53,8 +53,8 @@ from drivers.pdu import (
     normalize_number,
 )
 from drivers.serialport import open_serial
-from gateway.clock import SystemClock
-from gateway.ports import Clock
+from gateway.core.clock import SystemClock
+from gateway.core.ports import Clock
 
 __all__ = ["Modem", "ModemError", "ModemSettings", "SmsHandler", "open_serial"]
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Final, Literal
 
-from gateway.errors import GatewayError
+from gateway.core.errors import GatewayError
 
 Alphabet = Literal["gsm7", "8bit", "ucs2"]
 

@@ -1,8 +1,8 @@
 """The serial bus adapter: button nodes on a UART (SPEC §2), over pyserial, on asyncio.
 
 It owns the port and nothing else: lines are cut by :class:`~drivers.frames.LineSplitter`,
-decoded by :func:`~drivers.frames.decode_frame`, judged by :func:`gateway.bus_logic.decide`,
-recorded through the :class:`~gateway.ports.EventSink`, and only once ``record`` returned
+decoded by :func:`~drivers.frames.decode_frame`, judged by :func:`gateway.serialbus.logic.decide`,
+recorded through the :class:`~gateway.core.ports.EventSink`, and only once ``record`` returned
 (the event is committed) is the ACK written. Reading never blocks the loop: the port's fd is
 watched with ``loop.add_reader`` and written with ``add_writer`` when the kernel buffer is
 full. A port that fails (USB unplugged, pty closed) puts the bus in trouble (``health()``
@@ -12,7 +12,7 @@ Registry writes (the one before each batch's ACKs included) run on the bus's own
 thread, in order, never in asyncio's default pool, which other parts of the gateway (a flood
 of console logins, say) could fill and so hold back an ACK.
 
-Implements :class:`~gateway.ports.InputSource` and :class:`~gateway.ports.Indicator`.
+Implements :class:`~gateway.core.ports.InputSource` and :class:`~gateway.core.ports.Indicator`.
 """
 
 from __future__ import annotations
@@ -42,7 +42,10 @@ from drivers.frames import (
     state_frame,
 )
 from drivers.serialport import open_serial
-from gateway.bus_logic import (
+from gateway.core.errors import ConfigError
+from gateway.core.events import EventDraft, EventType
+from gateway.core.ports import Clock, EventSink
+from gateway.serialbus.logic import (
     BusPolicy,
     Decision,
     RejectLimiter,
@@ -54,10 +57,7 @@ from gateway.bus_logic import (
     rejected_frame_draft,
     supervision_draft,
 )
-from gateway.errors import ConfigError
-from gateway.events import EventDraft, EventType
-from gateway.ports import Clock, EventSink
-from gateway.registry import NodeRecord, Registry
+from gateway.serialbus.registry import NodeRecord, Registry
 
 log = logging.getLogger(__name__)
 

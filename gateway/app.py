@@ -11,34 +11,22 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Coroutine
-from pathlib import Path
 from typing import Any
 
-from gateway.clock import SystemClock
-from gateway.config import SiteConfig
-from gateway.control import ControlServer
-from gateway.device_state import DeviceStates
-from gateway.events import EventDraft, EventType
-from gateway.health import HealthReporter
-from gateway.journal import Batch, Journal
-from gateway.mqtt import CONSUMER as MQTT_CONSUMER
-from gateway.mqtt import MqttLink, settings_from_config
-from gateway.ports import Clock, InputSource
-from gateway.recorder import Recorder
+from gateway.config.schema import SiteConfig
+from gateway.core.clock import SystemClock
+from gateway.core.events import EventDraft, EventType
+from gateway.core.ports import Clock, InputSource
+from gateway.devices.state import DeviceStates
+from gateway.journal.recorder import Recorder
+from gateway.journal.store import Batch, Journal
+from gateway.mqtt.link import CONSUMER as MQTT_CONSUMER
+from gateway.mqtt.link import MqttLink, settings_from_config
+from gateway.ops.control import ControlServer
+from gateway.ops.health import HealthReporter
+from gateway.paths import JOURNAL_FILE, control_path, storage_dir
 
 log = logging.getLogger(__name__)
-
-JOURNAL_FILE = "journal.sqlite3"
-CONTROL_SOCKET = "control.sock"
-
-
-def storage_dir(config: SiteConfig) -> Path:
-    return config.resolve(config.storage.path)
-
-
-def control_path(config: SiteConfig) -> Path:
-    return storage_dir(config) / CONTROL_SOCKET
-
 
 class Gateway:
     """One running gateway. ``simulate`` runs GPIO on gpiozero's MockFactory and opens the
@@ -112,7 +100,7 @@ class Gateway:
         self.control.register("ping", self._cmd_ping)
         self.control.register("status", self._cmd_status)
         if self.simulate and self.gpio is not None:
-            from gateway.sim_control import register_sim_commands
+            from gateway.ops.sim_control import register_sim_commands
 
             register_sim_commands(self)
 
@@ -210,10 +198,10 @@ async def _cancel_all(tasks: list[asyncio.Task[Any]], within_s: float = 5.0) -> 
 
 
 def _builders() -> list[Callable[[Gateway], Coroutine[Any, Any, None]]]:
-    """The feature builders listed in :mod:`gateway.extensions`, imported on demand."""
+    """The feature builders listed in :mod:`gateway.features`, imported on demand."""
     import importlib
 
-    from gateway.extensions import BUILDERS
+    from gateway.features import BUILDERS
 
     out = []
     for spec in BUILDERS:

@@ -11,12 +11,18 @@ import asyncio
 import signal
 import sys
 from collections.abc import Callable
+from importlib.metadata import entry_points
 from typing import Any
 
-from gateway.config import SiteConfig, load_config
-from gateway.errors import CommandError, ConfigError, GatewayError
+from gateway import __version__
+from gateway.config.schema import SiteConfig, load_config
+from gateway.core.errors import CommandError, ConfigError, GatewayError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+#: verbs added by installed packages (the simulator adds ``demo`` and ``simulate``): an entry
+#: point ``register(verb) -> {name: handler}``, so the gateway never imports the simulator
+PLUGIN_GROUP = "alarm_gateway.verbs"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Ward alarm gateway: panic buttons to the security desk and the police.",
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    parser.add_argument("--version", action="version", version=f"alarm-gateway {__version__}")
     sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
 
     def verb(name: str, help_text: str, needs_config: bool = True) -> argparse.ArgumentParser:
@@ -37,20 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--simulate", action="store_true",
                      help="GPIO on gpiozero's MockFactory, driven through the control socket")
     verb("check-config", "validate the config: exit 0, or 2 with one line per error")
-    events = verb("events", "read the journal (a table for people, --json for programs)")
-    events.add_argument("--since", metavar="WHEN",
-                        help="RFC 3339 time, or a duration back from now: 90s, 15m, 2h, 3d")
-    events.add_argument("--json", action="store_true", help="one JSON event per line")
-    events.add_argument("--limit", type=int, default=1000, help="at most this many (default 1000)")
-    demo = verb("demo", "a simulated hospital, from press to police acknowledgement", False)
-    demo.add_argument("--fast", action="store_true", help="shorter pauses between steps")
     drill = verb("drill", "ask the running gateway to raise a drill alarm end to end")
     drill.add_argument("--device", metavar="ID", help="device to raise it for (default: first)")
-    simulate = verb("simulate", "simulated hardware for the gateway of FILE")
-    simulate.add_argument("--scenario", metavar="FILE", help="run a scenario file unattended")
-    simulate.add_argument("--mqtt-url", metavar="URL", help="use this broker, not [mqtt].url")
-    simulate.add_argument("--no-gateway", action="store_true",
-                          help="only the simulated hardware: print the command to start the gateway")
     enroll = verb("enroll", "enroll a serial button node")
     enroll.add_argument("--node", type=int, help="node id (default: the pending unknown node)")
     enroll.add_argument("--device", metavar="ID", help="the configured device it becomes")
@@ -59,13 +54,17 @@ def build_parser() -> argparse.ArgumentParser:
                         help="seconds to wait for an unknown node's BOOT (learn mode)")
     verb("hash-password", "read a password and print its argon2id hash for [[console.users]]",
          False)
+    for add in _verb_modules():
+        _VERBS.update(add(verb))
+    for plugin in entry_points(group=PLUGIN_GROUP):
+        _VERBS.update(plugin.load()(verb))
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from gateway.logs import setup_logging
+    from gateway.ops.logs import setup_logging
 
     setup_logging(args.debug)
     handler = _VERBS[args.verb]
@@ -119,35 +118,18 @@ async def _run_until_signal(run: Callable[[asyncio.Event], Any]) -> int:
     return EXIT_OK
 
 
-def cmd_events(args: argparse.Namespace) -> int:
-    from gateway.journal_reader import print_events
-
-    return print_events(_load(args), since=args.since, as_json=args.json, limit=args.limit)
-
-
-def cmd_demo(args: argparse.Namespace) -> int:
-    from gateway.demo import run_demo
-
-    return asyncio.run(run_demo(fast=args.fast))
-
-
 def cmd_drill(args: argparse.Namespace) -> int:
-    from gateway.drill import request_drill
+    from gateway.alarms.drill import request_drill
+    from gateway.ops.locate import locate
 
-    return request_drill(_load(args), args.device)
-
-
-def cmd_simulate(args: argparse.Namespace) -> int:
-    from simulator.cli import run_simulate, tighten_secrets
-
-    for line in tighten_secrets(args.config):  # git does not keep 0600 on example secrets
-        print(f"alarm-gateway: {line}", file=sys.stderr)
-    return run_simulate(_load(args), args.scenario, mqtt_url=args.mqtt_url,
-                        start_gateway=not args.no_gateway)
+    target = locate(_load(args))
+    if target.note:
+        print(f"alarm-gateway: {target.note}", file=sys.stderr)
+    return request_drill(target.config, args.device)
 
 
 def cmd_enroll(args: argparse.Namespace) -> int:
-    from gateway.enroll import run_enroll
+    from gateway.serialbus.enroll import run_enroll
 
     return run_enroll(_load(args), args)
 
@@ -161,13 +143,18 @@ def cmd_hash_password(args: argparse.Namespace) -> int:
 _VERBS: dict[str, Callable[[argparse.Namespace], int]] = {
     "run": cmd_run,
     "check-config": cmd_check_config,
-    "events": cmd_events,
-    "demo": cmd_demo,
     "drill": cmd_drill,
-    "simulate": cmd_simulate,
     "enroll": cmd_enroll,
     "hash-password": cmd_hash_password,
 }
+
+
+def _verb_modules() -> list[Callable[..., dict[str, Callable[[argparse.Namespace], int]]]]:
+    """Verbs kept in their own modules (cli.py stays small): each adds its parsers with
+    ``verb(name, help, needs_config)`` and returns its handlers."""
+    from gateway.cli_events import add_events_verb
+
+    return [add_events_verb]
 
 
 if __name__ == "__main__":

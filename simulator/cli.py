@@ -14,9 +14,9 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from gateway.app import control_path
-from gateway.config import SiteConfig
-from gateway.control import request_sync
+from gateway.config.schema import SiteConfig
+from gateway.ops.control import request_sync
+from gateway.paths import control_path
 from simulator.derive import SimulationError, tighten_secrets
 from simulator.rig import SimulatedSite
 

@@ -13,7 +13,7 @@ import json
 import shlex
 from typing import Any, TextIO
 
-from gateway.errors import GatewayError
+from gateway.core.errors import GatewayError
 from simulator.faults import HOTLINE_MODES, MODEM_MODES
 from simulator.rig import LED_NAMES, SimulatedSite
 

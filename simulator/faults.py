@@ -3,14 +3,14 @@
 One vocabulary for the console and the scenario files: ``hotline ok|500|429|400|hang|
 garbage|down``, ``modem online|offline|noreg|error CODE``, ``noisy on|off``, and the node
 faults (silence, reboot, drain, tamper). Each maps onto the simulators' own controls; a
-fault on a part the site does not have is a :class:`~gateway.errors.CommandError` naming it.
+fault on a part the site does not have is a :class:`~gateway.core.errors.CommandError` naming it.
 """
 
 from __future__ import annotations
 
 from typing import TypeVar
 
-from gateway.errors import CommandError
+from gateway.core.errors import CommandError
 from simulator.hotline import HotlineServer
 from simulator.modem import ModemSimulator
 from simulator.nodes import BusSimulator

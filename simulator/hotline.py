@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from gateway.escalation.model import EscalationRequest, verify_signature
+from gateway.escalation.wire import EscalationRequest, verify_signature
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import paho.mqtt.client as paho
 
-from gateway.mqtt import BrokerSettings
+from gateway.mqtt.link import BrokerSettings
 
 T = TypeVar("T")
 KEEP = 500  # messages kept for the console
@@ -48,6 +48,8 @@ class MqttObserver:
         self._alarms: dict[str, dict[str, Any]] = {}
         self._events: list[dict[str, Any]] = []
         self._client: paho.Client | None = None
+        #: JSON documents that could not be read (malformed, or nested too deep to parse)
+        self.unreadable = 0
 
     def start(self, timeout: float = 10.0) -> None:
         """Connect and subscribe; raise ``ConnectionError`` if the broker is not there."""
@@ -92,12 +94,19 @@ class MqttObserver:
 
     def _fold(self, topic: str, text: str, stale: bool) -> None:
         """``stale``: retained from before we subscribed. Alarm documents left by an earlier
-        run are ignored (their journal is gone); device states are republished anyway."""
+        run are ignored (their journal is gone); device states are republished anyway.
+        Anyone on the broker can publish here: a document that does not parse, or is
+        nested too deep for the parser (``RecursionError``), is counted, never raised, so
+        the paho thread (and with it the whole view) survives."""
+        if not _folded(topic) or not text:
+            return
         try:
-            doc = json.loads(text) if text else None
-        except ValueError:
+            doc = json.loads(text)
+        except (ValueError, RecursionError):
+            self.unreadable += 1
             return
         if not isinstance(doc, dict):
+            self.unreadable += 1
             return
         parts = topic.split("/")
         if len(parts) == 3 and parts[0] == "device" and parts[2] == "state":
@@ -165,3 +174,10 @@ class MqttObserver:
         info.wait_for_publish(timeout)
         if not info.is_published():
             raise ConnectionError(f"the broker did not confirm {topic} in {timeout} s")
+
+
+def _folded(topic: str) -> bool:
+    """Whether ``topic`` (relative to the site) carries a JSON document the view keeps."""
+    parts = topic.split("/")
+    return (topic == "events" or (len(parts) == 2 and parts[0] == "alarm")
+            or (len(parts) == 3 and parts[0] == "device" and parts[2] == "state"))

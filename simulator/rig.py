@@ -22,11 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gateway.app import control_path
-from gateway.config import Device, SiteConfig, read_secret
-from gateway.control import request_sync
-from gateway.errors import CommandError
-from gateway.mqtt import settings_from_config
+from gateway.config.schema import Device, SiteConfig, read_secret
+from gateway.core.errors import CommandError
+from gateway.mqtt.link import settings_from_config
+from gateway.ops.control import request_sync
+from gateway.paths import control_path
 from simulator.derive import Endpoints, SimulationError, sim_folder, write_derived
 from simulator.faults import Faults
 from simulator.hotline import HotlineServer

@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from gateway.config import SiteConfig
-from gateway.errors import CommandError, GatewayError
+from gateway.config.schema import SiteConfig
+from gateway.core.errors import CommandError, GatewayError
 from simulator.expect import EXPECTATIONS, Outcome
 from simulator.faults import HOTLINE_MODES, MODEM_MODES
 from simulator.rig import SimulatedSite

@@ -20,7 +20,7 @@ import paho.mqtt.client as paho
 from mqtt_helpers import Broker, wait_for_port
 
 from drivers.frames import DOWNLINK, UNKNOWN_NODE, FrameError, FrameType, Missing, decode_frame
-from gateway.messages import sms_reference
+from gateway.escalation.messages import sms_reference
 
 
 class PersistentBroker(Broker):

@@ -115,9 +115,9 @@ class GatewayProcess:
         )
 
     def control(self, payload: dict[str, object], timeout: float = 10.0) -> dict[str, object]:
-        from gateway.app import control_path
-        from gateway.config import load_config
-        from gateway.control import request_sync
+        from gateway.config.schema import load_config
+        from gateway.ops.control import request_sync
+        from gateway.paths import control_path
 
         path = control_path(load_config(self.config))
         deadline = time.monotonic() + timeout

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.config import load_config
-from gateway.errors import ConfigError
+from gateway.config.schema import load_config
+from gateway.core.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
 

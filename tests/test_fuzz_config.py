@@ -8,8 +8,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway.config import load_config, validate_config
-from gateway.errors import ConfigError
+from gateway.config.schema import load_config, validate_config
+from gateway.core.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = tomllib.loads((ROOT / "examples" / "site.toml").read_text(encoding="utf-8"))

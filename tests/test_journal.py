@@ -6,8 +6,8 @@ import asyncio
 import uuid
 from pathlib import Path
 
-from gateway.errors import JournalError
-from gateway.journal import Batch, Journal
+from gateway.core.errors import JournalError
+from gateway.journal.store import Batch, Journal
 
 
 def body(**extra: object) -> dict[str, object]:

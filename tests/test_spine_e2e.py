@@ -16,7 +16,7 @@ from gpiozero.pins.mock import MockFactory
 from mqtt_helpers import MqttCollector
 
 from gateway.app import Gateway
-from gateway.config import load_config
+from gateway.config.schema import load_config
 
 INPUTS = {"press", "hold", "release"}  # the device's own events (alarm_state ones follow them)
 TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from gateway.events import EventDraft, EventType
-from gateway.ports import Clock, EventSink
+from gateway.core.events import EventDraft, EventType
+from gateway.core.ports import Clock, EventSink
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from gateway.config import ConsoleUser
+from gateway.config.schema import ConsoleUser
 
 MAX_PASSWORD_CHARS = 256
 

@@ -21,11 +21,11 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from gateway.clock import rfc3339
-from gateway.config import SiteConfig
-from gateway.journal import Journal
-from gateway.policy import IMMEDIATE, decide
-from gateway.ports import Clock
+from gateway.alarms.policy import IMMEDIATE, decide
+from gateway.config.schema import SiteConfig
+from gateway.core.clock import rfc3339
+from gateway.core.ports import Clock
+from gateway.journal.store import Journal
 
 log = logging.getLogger(__name__)
 

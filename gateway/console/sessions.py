@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from gateway.ports import Clock
+from gateway.core.ports import Clock
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gateway.ports import Clock
+from gateway.core.ports import Clock
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,13 +16,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway.alarm_model import FINAL_STATUSES
-from gateway.alarms import AlarmEngine
-from gateway.clock import rfc3339
-from gateway.escalation.model import classify_status
+from gateway.alarms.engine import AlarmEngine
+from gateway.alarms.model import FINAL_STATUSES
+from gateway.core.clock import rfc3339
+from gateway.core.events import EventDraft, EventType
+from gateway.core.ports import Clock, EventSink
 from gateway.escalation.outbound import Outbound
-from gateway.events import EventDraft, EventType
-from gateway.ports import Clock, EventSink
+from gateway.escalation.wire import classify_status
 
 log = logging.getLogger(__name__)
 

@@ -18,15 +18,15 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-from gateway.alarm_model import FINAL_STATUSES
-from gateway.alarms import AlarmEngine
-from gateway.clock import parse_rfc3339
-from gateway.config import SiteConfig
+from gateway.alarms.engine import AlarmEngine
+from gateway.alarms.model import FINAL_STATUSES
+from gateway.config.schema import SiteConfig
+from gateway.core.clock import parse_rfc3339
+from gateway.core.events import Event, EventDraft, EventType
+from gateway.core.ports import Clock, EventSink
 from gateway.escalation.delivery import HttpRunner, Reporter, SmsRunner
 from gateway.escalation.outbound import Outbound
-from gateway.events import Event, EventDraft, EventType
-from gateway.journal import Journal, Subscription
-from gateway.ports import Clock, EventSink
+from gateway.journal.store import Journal, Subscription
 
 log = logging.getLogger(__name__)
 

@@ -28,8 +28,9 @@ import urllib3
 import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 
-from gateway.clock import SystemClock, rfc3339
-from gateway.escalation.model import (
+from gateway.core.clock import SystemClock, rfc3339
+from gateway.core.ports import Clock
+from gateway.escalation.wire import (
     AttemptOutcome,
     DeliveryResult,
     EscalationRequest,
@@ -37,7 +38,6 @@ from gateway.escalation.model import (
     parse_retry_after,
     signed_headers,
 )
-from gateway.ports import Clock
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +118,7 @@ class HttpChannel:
     def from_config(
         cls, cfg: Any, secret: str | bytes, base_dir: str | Path = ".", **kwargs: Any
     ) -> HttpChannel:
-        """From ``[escalation.http]`` (``gateway.config.HttpChannel``), the secret file's
+        """From ``[escalation.http]`` (``gateway.config.schema.HttpChannel``), the secret file's
         text and the config's folder (a relative ``ca_file`` is read from there)."""
         key = secret.encode("utf-8") if isinstance(secret, str) else secret
         kwargs.setdefault("policy", RetryPolicy(max_attempts=cfg.max_attempts))

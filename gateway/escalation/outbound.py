@@ -1,7 +1,7 @@
 """What an escalation plan becomes on the wire: the HTTP request and the SMS text.
 
-Sans-I/O: a plan (:mod:`gateway.escalation.plan`) and the site config in, an
-:class:`~gateway.escalation.model.EscalationRequest` or a string out. Every SMS carries a
+Sans-I/O: a plan (:mod:`gateway.alarms.plan`) and the site config in, an
+:class:`~gateway.escalation.wire.EscalationRequest` or a string out. Every SMS carries a
 short reference derived from its escalation id and attempt, so no two alarm texts are
 identical (operators' anti-spam filters hold back repeats).
 """
@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.config import SiteConfig
-from gateway.escalation.model import EscalationRequest, SiteInfo, WardInfo
-from gateway.messages import AlarmFacts, Templates, sms_reference
+from gateway.config.schema import SiteConfig
+from gateway.escalation.messages import AlarmFacts, Templates, sms_reference
+from gateway.escalation.wire import EscalationRequest, SiteInfo, WardInfo
 
 MASS_PREFIX = {"vi": "BÁO ĐỘNG HÀNG LOẠT ({n} báo động)", "en": "MASS ALARM ({n} alarms)"}
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import re
 
-from gateway.config import SiteConfig
-from gateway.events import EventDraft, EventType
-from gateway.messages import parse_police_reply
+from gateway.config.schema import SiteConfig
+from gateway.core.events import EventDraft, EventType
+from gateway.escalation.messages import parse_police_reply
 
 MAX_TEXT = 320  # characters of a reply kept in the journal
 

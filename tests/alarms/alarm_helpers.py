@@ -7,12 +7,12 @@ import os
 from pathlib import Path
 from typing import Any
 
-from gateway.alarm_model import Alarm
-from gateway.alarms import AlarmEngine
-from gateway.clock import ManualClock
-from gateway.config import SiteConfig, validate_config
-from gateway.device_state import DeviceStates
-from gateway.events import EventDraft
+from gateway.alarms.engine import AlarmEngine
+from gateway.alarms.model import Alarm
+from gateway.config.schema import SiteConfig, validate_config
+from gateway.core.clock import ManualClock
+from gateway.core.events import EventDraft
+from gateway.devices.state import DeviceStates
 
 
 def detail(event: EventDraft) -> dict[str, Any]:
@@ -159,7 +159,7 @@ def run_gateway(config_path: Path, body: Any, factory: Any = None) -> None:
     from gpiozero.pins.mock import MockFactory
 
     from gateway.app import Gateway
-    from gateway.config import load_config
+    from gateway.config.schema import load_config
 
     async def main() -> None:
         pins = factory or MockFactory()

@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from alarms.alarm_helpers import Harness, detail, site
-from gateway.alarm_model import TRANSITIONS, escalation_id
-from gateway.events import EventDraft, EventType
+from gateway.alarms.model import TRANSITIONS, escalation_id
+from gateway.core.events import EventDraft, EventType
 
 PRESS = EventType.PRESS
 

@@ -12,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from alarms.alarm_helpers import Harness, detail, site
-from gateway.commands import Command, CommandService, parse_command
-from gateway.errors import CommandError
-from gateway.events import EventDraft, EventType
+from gateway.alarms.commands import Command, CommandService, parse_command
+from gateway.core.errors import CommandError
+from gateway.core.events import EventDraft, EventType
 
 
 class Sink:

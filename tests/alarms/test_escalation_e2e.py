@@ -18,7 +18,7 @@ from alarms.alarm_helpers import (
     run_gateway,
     until,
 )
-from gateway.escalation.model import verify_signature
+from gateway.escalation.wire import verify_signature
 from simulator.hotline import HotlineServer
 from simulator.modem import ModemSimulator
 
@@ -234,8 +234,8 @@ def test_drill_end_to_end(tmp_path: Path, broker, collector,  # type: ignore[no-
     config = alarm_site(tmp_path, broker.port, hotline_url=hotline.url, modem_port=modem.port,
                         http=f'drill_url = "{drill_url}"', policy='default = "never"',
                         sms='drill_numbers = ["+84903333333"]')
-    from gateway.config import load_config
-    from gateway.drill import request_drill
+    from gateway.alarms.drill import request_drill
+    from gateway.config.schema import load_config
 
     codes: dict[str, int] = {}
 
@@ -257,7 +257,7 @@ def test_drill_end_to_end(tmp_path: Path, broker, collector,  # type: ignore[no-
     assert delivery.body["message"].startswith("[DIỄN TẬP]")  # type: ignore[index]
     events = [e for e in collector.events() if e.get("alarm_id")]
     assert events and all(e["drill"] for e in events)
-    from gateway.config import load_config as load
+    from gateway.config.schema import load_config as load
 
     assert request_drill(load(config), None) == 1  # the gateway has stopped: none answers
 

@@ -15,8 +15,7 @@ from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient, TestServer
 from argon2 import PasswordHasher
 
-from gateway.clock import ManualClock
-from gateway.config import ConsoleUser, SiteConfig, validate_config
+from gateway.config.schema import ConsoleUser, SiteConfig, validate_config
 from gateway.console.access import DisplayAccess, LoginJournal
 from gateway.console.auth import Accounts, PasswordChecks
 from gateway.console.feed import LiveFeed
@@ -25,9 +24,10 @@ from gateway.console.server import ConsoleApp
 from gateway.console.sessions import FILE_NAME as SESSIONS_FILE
 from gateway.console.sessions import Sessions
 from gateway.console.throttle import LoginThrottle
-from gateway.journal import Journal
-from gateway.ports import EventSink
-from gateway.recorder import Recorder
+from gateway.core.clock import ManualClock
+from gateway.core.ports import EventSink
+from gateway.journal.recorder import Recorder
+from gateway.journal.store import Journal
 
 #: cheap parameters, so a test login costs milliseconds (production hashes use the defaults)
 FAST = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)

@@ -19,11 +19,11 @@ from console.console_helpers import (
     console_harness,
 )
 from console.test_console_api import run, sse_events
-from gateway.clock import ManualClock
 from gateway.console.login import COOKIE, DISPLAY_COOKIE
 from gateway.console.sessions import FILE_NAME
 from gateway.console.throttle import LoginThrottle, Rule
-from gateway.events import EventType
+from gateway.core.clock import ManualClock
+from gateway.core.events import EventType
 
 TOKEN = "wall-screen-token-0123456789"
 

@@ -15,14 +15,15 @@ from aiohttp import ClientResponse
 from argon2 import PasswordHasher
 
 from console.console_helpers import GUARD, GUARD_PASSWORD, console_harness, site_config
-from gateway.alarms import AlarmEngine
+from gateway.alarms.commands import CommandService
+from gateway.alarms.engine import AlarmEngine
 from gateway.cli import main
-from gateway.commands import CommandService
-from gateway.console.feature import build_console, split_listen
-from gateway.device_state import DeviceStates
-from gateway.events import EventDraft, EventType
-from gateway.journal import Batch
-from gateway.recorder import Recorder
+from gateway.console.service import split_listen
+from gateway.core.events import EventDraft, EventType
+from gateway.devices.state import DeviceStates
+from gateway.features.console import build_console
+from gateway.journal.recorder import Recorder
+from gateway.journal.store import Batch
 
 STEP_S = 5.0  # bound on any single wait in these tests (seconds)
 

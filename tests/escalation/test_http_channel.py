@@ -24,9 +24,9 @@ import trustme
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.clock import ManualClock
+from gateway.core.clock import ManualClock
 from gateway.escalation.http import HttpChannel
-from gateway.escalation.model import (
+from gateway.escalation.wire import (
     DeliveryResult,
     EscalationRequest,
     RetryPolicy,
@@ -261,7 +261,7 @@ def test_cancelling_deliver_is_not_swallowed(hotline):
 
 
 def test_from_config_takes_the_site_settings(tmp_path):
-    from gateway.config import HttpChannel as HttpConfig
+    from gateway.config.schema import HttpChannel as HttpConfig
 
     cfg = HttpConfig(url="https://hotline.example/alarm", secret_file="s", ca_file="ca.pem",
                      timeout_s=20.0, max_attempts=3, drill_url="https://hotline.example/drill")

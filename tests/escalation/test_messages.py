@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.messages import (
+from gateway.escalation.messages import (
     DEFAULT_TEMPLATES,
     UCS2_PART_CHARS,
     AlarmFacts,

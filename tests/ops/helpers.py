@@ -17,9 +17,10 @@ import paho.mqtt.client as paho
 from conftest import write_site
 from mqtt_helpers import MqttCollector
 
-from gateway.app import Gateway, control_path
-from gateway.config import load_config
-from gateway.control import request
+from gateway.app import Gateway
+from gateway.config.schema import load_config
+from gateway.ops.control import request
+from gateway.paths import control_path
 
 SITE = "bv-test"
 

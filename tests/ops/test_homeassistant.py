@@ -11,8 +11,8 @@ from typing import Any
 import paho.mqtt.publish as publish
 from mqtt_helpers import Broker, MqttCollector
 
-from gateway.config import validate_config
-from gateway.homeassistant import discovery_configs
+from gateway.config.schema import validate_config
+from gateway.mqtt.homeassistant import discovery_configs
 
 from .helpers import SITE, site_file
 

@@ -13,8 +13,8 @@ import trustme
 from conftest import MOSQUITTO, ROOT, free_port
 from mqtt_helpers import Broker, MqttCollector, wait_for_port
 
-from gateway.config import load_config
-from gateway.errors import ConfigError
+from gateway.config.schema import load_config
+from gateway.core.errors import ConfigError
 
 from .helpers import SITE, Watcher, as_this_user, site_file
 

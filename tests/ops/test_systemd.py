@@ -14,7 +14,7 @@ import pytest
 from conftest import ROOT
 from mqtt_helpers import Broker
 
-from gateway.sdnotify import Notifier, watchdog_interval_s
+from gateway.ops.sdnotify import Notifier, watchdog_interval_s
 
 from .helpers import NotifySocket, running_gateway, site_file
 
@@ -70,7 +70,7 @@ def test_notifier_without_socket_does_nothing() -> None:
 
 def test_notifier_soft_fails_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     notifier = Notifier(str(tmp_path / "nobody-listens"))
-    with caplog.at_level(logging.WARNING, logger="gateway.sdnotify"):
+    with caplog.at_level(logging.WARNING, logger="gateway.ops.sdnotify"):
         assert notifier.notify("READY=1") is False
         assert notifier.notify("WATCHDOG=1") is False
     assert len([r for r in caplog.records if "sd_notify_failed" in r.getMessage()]) == 1

@@ -7,7 +7,9 @@ from dataclasses import replace
 import pytest
 
 from drivers.frames import Frame, FrameType
-from gateway.bus_logic import (
+from gateway.core.clock import ManualClock
+from gateway.core.events import EventType
+from gateway.serialbus.logic import (
     BusPolicy,
     RejectLimiter,
     Reply,
@@ -18,9 +20,7 @@ from gateway.bus_logic import (
     is_newer,
     rejected_frame_draft,
 )
-from gateway.clock import ManualClock
-from gateway.events import EventType
-from gateway.registry import NodeRecord
+from gateway.serialbus.registry import NodeRecord
 
 POLICY = BusPolicy(low_battery_mv=2600, hysteresis_mv=100)
 NOW = 1_790_000_000.0

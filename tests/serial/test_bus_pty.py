@@ -15,9 +15,9 @@ from typing import Any
 
 from drivers.frames import FrameType, decode_frame, encode_frame
 from drivers.serialbus import BusNode, BusSettings, SerialBus
-from gateway.clock import SystemClock
-from gateway.events import EventDraft, EventType
-from gateway.registry import Registry
+from gateway.core.clock import SystemClock
+from gateway.core.events import EventDraft, EventType
+from gateway.serialbus.registry import Registry
 from simulator.nodes import BusSimulator, NodeSpec
 
 KEY = bytes.fromhex("a1" * 16)

@@ -18,7 +18,7 @@ from drivers.frames import (
     state_frame,
 )
 from firmware_stubs.host import ManualTicks, MemoryLink, NodeHardware, load_firmware
-from gateway.bus_logic import is_newer
+from gateway.serialbus.logic import is_newer
 
 KEY = bytes.fromhex("000102030405060708090a0b0c0d0e0f")
 fw = load_firmware()

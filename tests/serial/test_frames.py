@@ -22,7 +22,7 @@ from drivers.frames import (
     decode_frame,
     encode_frame,
 )
-from gateway.errors import GatewayError
+from gateway.core.errors import GatewayError
 
 KEY = bytes.fromhex("00112233445566778899aabbccddeeff")
 

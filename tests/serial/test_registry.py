@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.clock import ManualClock
-from gateway.registry import AtomicJSONStorage, NodeRecord, Registry, RegistryError
+from gateway.core.clock import ManualClock
+from gateway.serialbus.registry import AtomicJSONStorage, NodeRecord, Registry, RegistryError
 
 
 def test_records_survive_reopen(tmp_path: Path) -> None:
@@ -81,8 +81,8 @@ def test_crash_mid_write_leaves_old_file_intact(tmp_path: Path) -> None:
     script = textwrap.dedent(
         f"""
         import os
-        from gateway.clock import ManualClock
-        from gateway.registry import Registry
+        from gateway.core.clock import ManualClock
+        from gateway.serialbus.registry import Registry
         real_fsync = os.fsync
         def die(fd):
             os._exit(9)  # the temp file is written but never synced nor renamed

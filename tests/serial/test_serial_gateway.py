@@ -11,7 +11,7 @@ from conftest import write_site
 from mqtt_helpers import MqttCollector
 
 from gateway.app import Gateway
-from gateway.config import load_config
+from gateway.config.schema import load_config
 from simulator.nodes import BusSimulator, NodeSpec
 
 KEY = bytes(range(16))

@@ -12,7 +12,7 @@ import pytest
 from mqtt_helpers import Broker
 from sim_helpers import EXAMPLES, sim_config, sim_raw
 
-from gateway.config import load_config, validate_config
+from gateway.config.schema import load_config, validate_config
 from simulator.derive import (
     Endpoints,
     SimulationError,

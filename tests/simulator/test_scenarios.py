@@ -16,7 +16,7 @@ import pytest
 from mqtt_helpers import Broker
 from sim_helpers import ROOT, SCENARIOS, copy_site, sim_config
 
-from gateway.errors import CommandError
+from gateway.core.errors import CommandError
 from simulator.cli import run_simulate
 
 pytestmark = pytest.mark.timeout(60)

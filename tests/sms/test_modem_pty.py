@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from drivers.modem import Modem, ModemError, ModemSettings
-from gateway.clock import ManualClock
+from gateway.core.clock import ManualClock
 from simulator.modem import ModemSimulator, SentSms
 
 VIETNAMESE = (

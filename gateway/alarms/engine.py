@@ -1,0 +1,356 @@
+"""The alarm engine: an :class:`~gateway.core.ports.EventProcessor` driving every alarm's life.
+
+Sans-I/O and clock-driven. It sees each event on the recorder's path, in journal order,
+and answers with what must be committed *with* it: the press annotated with its
+``alarm_id``, ``alarm_state`` follow-ups, the retained ``alarm/<id>`` document and the
+private ``alarm:<id>`` record a restart reloads, and (after the commit) the LEDs.
+
+Escalation decisions are ``alarm_state`` events whose detail carries a plan
+(:mod:`gateway.alarms.plan`); the dispatcher executes them and reports back with
+``escalation_attempt`` events, which this engine folds into the alarm. Police timers are
+absolute wall-clock deadlines: :meth:`next_deadline` / :meth:`on_timer` let a small task
+(or a test with a ManualClock) drive them. Rules: ``docs/alarms.md``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from gateway.alarms import model as am
+from gateway.alarms.model import Alarm
+from gateway.alarms.plan import apply_plan, build_plan, targets
+from gateway.alarms.policy import (
+    IMMEDIATE,
+    NEVER,
+    UNACKNOWLEDGED_AFTER,
+    Decision,
+    MassDetector,
+    decide,
+)
+from gateway.config.schema import SiteConfig
+from gateway.core.events import EventDraft, EventType
+from gateway.core.ports import Clock, Indicator, ProcessResult
+
+RAISING = {EventType.PRESS, EventType.HOLD, EventType.OPEN}
+KEEP_RESOLVED_S = 7 * 86400  # resolved alarms kept in memory, so late commands get a reason
+
+
+class _Out:
+    """What one ``process`` call accumulates for its :class:`ProcessResult`."""
+
+    def __init__(self, draft: EventDraft) -> None:
+        self.draft = draft
+        self.follow_ups: list[EventDraft] = []
+        self.changed: dict[str, Alarm] = {}
+        self.leds: list[tuple[str, int]] = []
+
+    def touch(self, alarm: Alarm, led: bool = False) -> None:
+        self.changed[alarm.id] = alarm
+        if led:
+            self.leds.append((alarm.device, am.LEDS[alarm.state]))
+
+
+class AlarmEngine:
+    """Every alarm of the site. ``stored`` is the journal's ``alarm:`` kv (restart);
+    ``indicators`` is the gateway's live list (LEDs); ``new_id`` makes alarm ids."""
+
+    def __init__(
+        self,
+        config: SiteConfig,
+        clock: Clock,
+        stored: dict[str, Any] | None = None,
+        indicators: list[Indicator] | None = None,
+        new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+    ) -> None:
+        self.config = config
+        self._clock = clock
+        self._devices = {d.id: d for d in config.devices}
+        self._indicators = indicators if indicators is not None else []
+        self._new_id = new_id
+        self._alarms: dict[str, Alarm] = {}
+        self._open: dict[tuple[str, bool], str] = {}
+        mass = config.policy.mass_alarm
+        self._mass = MassDetector(mass.count, mass.window_s)
+        #: called after each commit that changed an alarm (wakes the timer task)
+        self.on_change: Callable[[], None] | None = None
+        self._load(stored or {})
+
+    # -- queries ------------------------------------------------------------------------
+    def get(self, alarm_id: str) -> Alarm | None:
+        return self._alarms.get(alarm_id)
+
+    def open_alarms(self) -> list[Alarm]:
+        return [a for a in self._alarms.values() if a.open]
+
+    def by_code(self, code: str) -> Alarm | None:
+        return next((a for a in self.open_alarms() if a.code == code), None)
+
+    def next_deadline(self) -> float | None:
+        """The earliest police timer (wall-clock unix s), or None."""
+        times = [a.escalate_at for a in self.open_alarms() if a.escalate_at is not None]
+        return min(times) if times else None
+
+    def on_timer(self, now: float) -> list[EventDraft]:
+        """Drafts to record for the timers due at ``now``: each escalates its alarm."""
+        due = [a for a in self.open_alarms() if a.escalate_at is not None and a.escalate_at <= now]
+        for alarm in due:
+            if self.check_command(alarm.id, "escalate") is not None:
+                alarm.escalate_at = None  # nothing left to escalate: drop the timer
+        return [self.command_draft(a.id, "timer", "policy:unacknowledged_after", "", "timer")
+                for a in due if a.escalate_at is not None]
+
+    def check_command(self, alarm_id: str, action: str) -> str | None:
+        """Why ``action`` is impossible for this alarm now, or None."""
+        alarm = self._alarms.get(alarm_id)
+        if alarm is None:
+            return f"unknown alarm {alarm_id!r}"
+        if not alarm.open:
+            return f"alarm {alarm.code} is resolved"
+        if action == "escalate" and alarm.state == am.POLICE_ACKNOWLEDGED:
+            return "the police already acknowledged this alarm"
+        if action == "escalate" and alarm.escalation_pending():
+            return "an escalation of this alarm is already under way"
+        return None
+
+    def command_draft(self, alarm_id: str, action: str, by: str, note: str,
+                      origin: str) -> EventDraft:
+        """The ``alarm_state`` event a valid command becomes (the engine applies it)."""
+        alarm = self._alarms[alarm_id]
+        state = {"resolve": am.RESOLVED}.get(action, alarm.state)
+        if action == "ack" and alarm.state == am.RAISED:
+            state = am.ACKNOWLEDGED
+        detail = {"state": state, "action": action, "by": by, "note": note, "origin": origin}
+        return EventDraft(EventType.ALARM_STATE, device=alarm.device, drill=alarm.drill,
+                          alarm_id=alarm_id, detail=detail)
+
+    # -- the processor ------------------------------------------------------------------
+    def process(self, draft: EventDraft) -> ProcessResult:
+        out = _Out(draft)
+        detail = draft.detail or {}
+        if draft.type in RAISING and draft.device in self._devices:
+            self._on_input(out)
+        elif draft.type == EventType.ALARM_STATE and "action" in detail:
+            self._on_command(out)
+        elif draft.type == EventType.ESCALATION_ATTEMPT:
+            self._on_attempt(out)
+        elif draft.type == EventType.POLICE_REPLY:
+            self._on_reply(out)
+        return self._result(out)
+
+    def _result(self, out: _Out) -> ProcessResult:
+        retained = {f"alarm/{a.id}": a.document() for a in out.changed.values()}
+        kv = {f"alarm:{a.id}": a.to_store() for a in out.changed.values()}
+        after = [self._show(out.leds)] if out.leds else []
+        if out.changed and self.on_change is not None:
+            after.append(self.on_change)
+        return ProcessResult(out.draft, out.follow_ups, retained, kv, after)
+
+    def _show(self, leds: list[tuple[str, int]]) -> Callable[[], None]:
+        def show() -> None:
+            for device, led in leds:
+                for indicator in list(self._indicators):
+                    indicator.set_led(device, led)
+        return show
+
+    # -- raising ------------------------------------------------------------------------
+    def _on_input(self, out: _Out) -> None:
+        draft = out.draft
+        dev = self._devices[draft.device or ""]
+        if draft.type == EventType.OPEN and not dev.alarm_on_open:
+            return
+        existing = self._alarms.get(self._open.get((dev.id, draft.drill), ""))
+        if existing is not None and existing.open:
+            self._repeat(out, existing)
+        else:
+            self._raise(out, am.alarm_type(dev.kind, str(draft.type)))
+        out.draft = am.annotate(out.draft, self._open[(dev.id, draft.drill)])
+
+    def _repeat(self, out: _Out, alarm: Alarm) -> None:
+        """A further press adds to ``press_count``; a hold turns a panic into duress,
+        which may make it immediate. Neither raises a new alarm or a new SMS."""
+        if out.draft.type != EventType.HOLD:
+            alarm.press_count += 1
+        elif alarm.type != "duress":
+            alarm.type = "duress"
+            rule = self._decision(alarm)
+            if rule.mode == IMMEDIATE and alarm.rounds == 0 and alarm.group is None:
+                self._escalate(out, alarm, "hold", "policy.hold")
+        out.touch(alarm)
+
+    def _raise(self, out: _Out, alarm_type: str) -> None:
+        draft = out.draft
+        assert draft.device is not None and draft.ts is not None
+        dev = self._devices[draft.device]
+        alarm_id = self._new_id()
+        taken = {a.code for a in self.open_alarms()}
+        code = am.next_code(taken, uuid.uuid5(uuid.NAMESPACE_OID, alarm_id).int)
+        alarm = Alarm(alarm_id, code, dev.id, dev.ward, dev.room, alarm_type, draft.drill,
+                      draft.ts)
+        alarm.move(am.RAISED, draft.ts, f"device:{dev.id}")
+        self._alarms[alarm_id] = alarm
+        self._open[(dev.id, draft.drill)] = alarm_id
+        state = self._state_draft(alarm, "raised", f"device:{dev.id}")
+        out.follow_ups.append(state)
+        out.touch(alarm, led=True)
+        self._apply_policy(out, alarm, len(out.follow_ups) - 1)
+
+    def _apply_policy(self, out: _Out, alarm: Alarm, index: int) -> None:
+        rule = self._decision(alarm)
+        if rule.mode == NEVER:
+            return
+        kind, group = ("none", None) if alarm.drill else self._mass.raised(
+            alarm.id, alarm.raised_at, lambda a: a in self._alarms and self._alarms[a].open)
+        if group is not None:
+            self._mass_escalation(out, alarm, kind, group.id, list(group.members), index)
+        elif rule.mode == IMMEDIATE:
+            self._escalate(out, alarm, "immediate", rule.rule, index)
+        elif rule.mode == UNACKNOWLEDGED_AFTER:
+            alarm.escalate_at = alarm.raised_at + rule.after_s
+
+    def _decision(self, alarm: Alarm) -> Decision:
+        kind = self._devices[alarm.device].kind if alarm.device in self._devices else ""
+        return decide(self.config.policy, alarm.ward, kind, alarm.type, alarm.drill)
+
+    # -- escalating ---------------------------------------------------------------------
+    def _escalate(self, out: _Out, alarm: Alarm, reason: str, by: str,
+                  index: int | None = None) -> dict[str, Any]:
+        alarm.rounds += 1
+        alarm.escalate_at = None
+        plan = build_plan(self.config, alarm.id, alarm.rounds, [alarm], reason,
+                          self._clock.wall())
+        apply_plan(plan, alarm)
+        self._attach(out, alarm, plan, by, index)
+        return plan
+
+    def _mass_escalation(self, out: _Out, alarm: Alarm, kind: str, group_id: str,
+                         members: list[str], index: int) -> None:
+        """Start a combined escalation, or let ``alarm`` join the running one."""
+        alarms = [self._alarms[m] for m in members if m in self._alarms and self._alarms[m].open]
+        for member in alarms:
+            member.group, member.escalate_at = group_id, None
+        if kind == "join":
+            source = next((a for a in alarms if a.id != alarm.id), alarm)
+            shared = {am.escalation_id(group_id, ch, t, 1) for ch, t in targets(self.config, False)}
+            shared -= {x["escalation_id"] for x in alarm.escalations}
+            alarm.escalations.extend(dict(e) for e in source.escalations
+                                     if e["escalation_id"] in shared)
+            out.touch(alarm)
+            # joining a group already delivered: escalated now, as the members were
+            done = next((e for e in alarm.escalations if e["status"] == "delivered"), None)
+            if done is not None and alarm.state in (am.RAISED, am.ACKNOWLEDGED):
+                by = f"{done['channel']}:{done['target']}"
+                alarm.move(am.ESCALATED, self._now(out), by)
+                out.follow_ups.append(self._state_draft(alarm, am.ESCALATED, by))
+                out.touch(alarm, led=True)
+            return
+        plan = build_plan(self.config, group_id, 1, alarms, "mass", self._clock.wall())
+        for member in alarms:
+            apply_plan(plan, member)
+            out.touch(member)
+        self._attach(out, alarm, plan, "policy.mass_alarm", index)
+
+    def _attach(self, out: _Out, alarm: Alarm, plan: dict[str, Any], by: str,
+                index: int | None) -> None:
+        """Put the plan into the deciding event: the raise follow-up, the command draft,
+        or a new ``alarm_state`` follow-up."""
+        out.touch(alarm)
+        if index is not None:
+            target = out.follow_ups[index]
+            out.follow_ups[index] = am.with_detail(target, {**(target.detail or {}),
+                                                          "escalation": plan})
+        elif out.draft.type == EventType.ALARM_STATE and out.draft.alarm_id == alarm.id:
+            out.draft = am.with_detail(out.draft, {**(out.draft.detail or {}), "escalation": plan})
+        else:
+            state = self._state_draft(alarm, alarm.state, by)
+            out.follow_ups.append(am.with_detail(state, {**(state.detail or {}),
+                                                       "escalation": plan}))
+
+    # -- commands, deliveries, replies --------------------------------------------------
+    def _on_command(self, out: _Out) -> None:
+        detail = dict(out.draft.detail or {})
+        alarm_id = out.draft.alarm_id or ""
+        action = str(detail.get("action"))
+        reason = self.check_command(alarm_id, "escalate" if action == "timer" else action)
+        if reason is not None:
+            out.draft = am.rejected(alarm_id, reason, detail, known=alarm_id in self._alarms)
+            if alarm_id in self._alarms and action == "timer":
+                self._alarms[alarm_id].escalate_at = None
+            return
+        alarm = self._alarms[alarm_id]
+        by = str(detail.get("by", ""))
+        if action in ("escalate", "timer"):
+            self._escalate(out, alarm, "command" if action == "escalate" else "timer", by)
+            return
+        note = str(detail.get("note") or "")
+        if action == "ack":
+            alarm.take(self._now(out), by, note)
+        else:
+            alarm.move(am.RESOLVED, self._now(out), by, note)
+        if not alarm.open:
+            self._open.pop((alarm.device, alarm.drill), None)
+        out.draft = am.with_detail(out.draft, {**detail, "state": alarm.state})
+        out.touch(alarm, led=True)
+
+    def _on_attempt(self, out: _Out) -> None:
+        """Fold the attempt into every alarm holding that escalation (a mass group's
+        late joiners included)."""
+        detail = out.draft.detail or {}
+        esc_id = str(detail.get("escalation_id"))
+        for alarm in list(self._alarms.values()):
+            entry = alarm.entry(esc_id)
+            if entry is None:
+                continue
+            am.fold_attempt(entry, detail)
+            out.touch(alarm)
+            if entry["status"] == "delivered" and alarm.state in (am.RAISED, am.ACKNOWLEDGED):
+                by = f"{entry['channel']}:{entry['target']}"
+                alarm.move(am.ESCALATED, self._now(out), by)
+                out.follow_ups.append(self._state_draft(alarm, am.ESCALATED, by))
+                out.touch(alarm, led=True)
+
+    def _on_reply(self, out: _Out) -> None:
+        detail = dict(out.draft.detail or {})
+        code = detail.get("code")
+        alarm = self.by_code(code) if isinstance(code, str) else None
+        why = None
+        if not detail.get("authorised"):
+            why = "sender is not a configured police number"
+        elif code is None:
+            why = "not an 'OK <code>' reply"
+        elif alarm is None:
+            why = f"no open alarm has code {code}"
+        elif am.POLICE_ACKNOWLEDGED not in am.TRANSITIONS[alarm.state]:
+            why = f"alarm {code} is already {alarm.state}"
+        if why is not None or alarm is None:
+            out.draft = am.with_detail(out.draft, {**detail, "ignored": why})
+            return
+        out.draft = am.annotate(out.draft, alarm.id)
+        by = f"police:{detail.get('from')}"
+        group = [a for a in self.open_alarms() if alarm.group and a.group == alarm.group]
+        for member in group or [alarm]:
+            if am.POLICE_ACKNOWLEDGED in am.TRANSITIONS[member.state]:
+                member.move(am.POLICE_ACKNOWLEDGED, self._now(out), by)
+                out.follow_ups.append(self._state_draft(member, am.POLICE_ACKNOWLEDGED, by))
+                out.touch(member, led=True)
+
+    # -- helpers ------------------------------------------------------------------------
+    def _state_draft(self, alarm: Alarm, state: str, by: str) -> EventDraft:
+        return EventDraft(EventType.ALARM_STATE, device=alarm.device, drill=alarm.drill,
+                          alarm_id=alarm.id, detail={"state": state, "by": by, "note": ""})
+
+    def _now(self, out: _Out) -> float:
+        return out.draft.ts if out.draft.ts is not None else self._clock.wall()
+
+    def _load(self, stored: dict[str, Any]) -> None:
+        horizon = self._clock.wall() - KEEP_RESOLVED_S
+        for key, data in stored.items():
+            if key.startswith("alarm:") and isinstance(data, dict):
+                alarm = Alarm.from_store(data)
+                if alarm.open or alarm.raised_at >= horizon:
+                    self._alarms[alarm.id] = alarm
+        for alarm in self.open_alarms():
+            self._open[(alarm.device, alarm.drill)] = alarm.id
+        self._mass.restore([(a.raised_at, a.id, a.group) for a in self.open_alarms()
+                            if not a.drill])

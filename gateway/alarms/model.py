@@ -1,0 +1,232 @@
+"""The alarm document (SPEC §3) and the rules of its life cycle, with no I/O and no clock.
+
+An alarm moves ``raised`` → (``acknowledged``) → (``escalated``) → (``police_acknowledged``)
+→ ``resolved``; the optional steps may be skipped, never walked back. :data:`TRANSITIONS`
+is the whole rule book: the engine, the command parser and the tests all read it.
+Escalation ids are derived (uuid5) from what is escalated, so a crash and a replay of the
+journal can never deliver one escalation under two ids.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateway.core.clock import parse_rfc3339, rfc3339
+from gateway.core.events import EventDraft, EventType
+
+RAISED = "raised"
+ACKNOWLEDGED = "acknowledged"
+ESCALATED = "escalated"
+POLICE_ACKNOWLEDGED = "police_acknowledged"
+RESOLVED = "resolved"
+STATES = (RAISED, ACKNOWLEDGED, ESCALATED, POLICE_ACKNOWLEDGED, RESOLVED)
+OPEN_STATES = frozenset(STATES[:-1])
+
+#: state → the states it may move to (forward only: a skipped step stays skipped)
+TRANSITIONS: dict[str, frozenset[str]] = {
+    s: frozenset(STATES[i + 1:]) for i, s in enumerate(STATES)
+}
+
+#: the LED a device shows for its alarm's state (SPEC §2)
+LEDS = {RAISED: 1, ACKNOWLEDGED: 2, ESCALATED: 3, POLICE_ACKNOWLEDGED: 4, RESOLVED: 0}
+
+#: escalation entry statuses that need no further delivery
+FINAL_STATUSES = frozenset({"delivered", "failed", "superseded"})
+
+_NAMESPACE = uuid.UUID("6b3f1f4e-3c1e-5d7a-9a55-0b1d2e3f4a5b")
+
+
+def escalation_id(key: str, channel: str, target: str, round_no: int) -> str:
+    """Deterministic id of one delivery: ``key`` is the alarm id (or a mass group id),
+    ``round_no`` counts escalations of that key (1 for the first)."""
+    return str(uuid.uuid5(_NAMESPACE, f"{key}|{channel}|{target}|{round_no}"))
+
+
+def alarm_type(kind: str, event_type: str) -> str:
+    """The alarm type the messages name (``gateway.escalation.messages.ALARM_TYPES``)."""
+    if event_type == "hold" or kind == "duress_button":
+        return "duress"
+    if event_type == "open":
+        return "intrusion" if kind == "sensor" else "door"
+    return "panic"
+
+
+@dataclass
+class Alarm:
+    """One alarm, as published on ``alarm/<id>`` plus the private fields a restart needs.
+
+    ``escalate_at`` is the absolute wall-clock deadline (unix s) of a running police timer,
+    so the deadline survives a restart unchanged; ``rounds`` counts escalation decisions;
+    ``group`` is the mass-alarm group the alarm joined, if any; ``taken_by``/``taken_at``
+    (unix s) name the guard whose ``ack`` first took the alarm, whatever its state then.
+    """
+
+    id: str
+    code: str
+    device: str
+    ward: str | None
+    room: str | None
+    type: str
+    drill: bool
+    raised_at: float
+    state: str = RAISED
+    press_count: int = 1
+    escalations: list[dict[str, Any]] = field(default_factory=list)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    escalate_at: float | None = None
+    rounds: int = 0
+    group: str | None = None
+    taken_by: str | None = None
+    taken_at: float | None = None
+
+    @property
+    def open(self) -> bool:
+        return self.state in OPEN_STATES
+
+    @property
+    def acknowledged_locally(self) -> bool:
+        """A guard has taken the alarm (an ``ack`` in any state)."""
+        return self.taken_by is not None
+
+    def escalation_pending(self) -> bool:
+        """True while a decided escalation has not been delivered on any channel yet."""
+        live = [e for e in self.escalations if e["status"] not in ("superseded", "standby")]
+        return bool(live) and not any(e["status"] == "delivered" for e in live) and not all(
+            e["status"] == "failed" for e in live
+        )
+
+    def entry(self, esc_id: str) -> dict[str, Any] | None:
+        return next((e for e in self.escalations if e["escalation_id"] == esc_id), None)
+
+    def move(self, state: str, ts: float, by: str, note: str = "") -> None:
+        """Apply a transition already checked against :data:`TRANSITIONS`."""
+        self.state = state
+        self.history.append(_entry(ts, state, by, note))
+        if state != RAISED:
+            self.escalate_at = None  # acknowledged, escalated or later: no police timer
+
+    def take(self, ts: float, by: str, note: str = "") -> None:
+        """An ``ack``: the security desk has taken the alarm (SPEC §3). In ``raised`` it
+        moves to ``acknowledged`` (no police timer); in any later open state the state
+        stays and the police are not recalled. The first one sets ``taken_by``/``taken_at``;
+        every one is in the history, marked ``"action": "ack"``."""
+        if self.taken_by is None:
+            self.taken_by, self.taken_at = by, ts
+        if self.state == RAISED:
+            self.move(ACKNOWLEDGED, ts, by, note)
+        else:
+            self.history.append(_entry(ts, self.state, by, note))
+        self.history[-1]["action"] = "ack"
+
+    def document(self) -> dict[str, Any]:
+        """The retained ``alarm/<id>`` payload (SPEC §3)."""
+        return {
+            "id": self.id,
+            "code": self.code,
+            "state": self.state,
+            "type": self.type,
+            "device": self.device,
+            "ward": self.ward,
+            "room": self.room,
+            "drill": self.drill,
+            "raised_at": rfc3339(self.raised_at),
+            "press_count": self.press_count,
+            "taken_by": self.taken_by,
+            "taken_at": rfc3339(self.taken_at) if self.taken_at is not None else None,
+            "escalations": [_public_entry(e) for e in self.escalations],
+            "history": list(self.history),
+        }
+
+    def to_store(self) -> dict[str, Any]:
+        """Everything, for the private ``alarm:<id>`` key."""
+        return {
+            **{k: getattr(self, k) for k in _STORED},
+            "escalations": [dict(e) for e in self.escalations],
+            "history": list(self.history),
+        }
+
+    @classmethod
+    def from_store(cls, data: dict[str, Any]) -> Alarm:
+        alarm = cls(**{k: data[k] for k in (*_STORED, "escalations", "history") if k in data})
+        if alarm.taken_by is None:  # a record from before taken_by: its first acknowledgement
+            first = next((h for h in alarm.history if h.get("state") == ACKNOWLEDGED), None)
+            if first is not None:
+                alarm.taken_by, alarm.taken_at = first.get("by"), _parse_ts(first.get("ts"))
+        return alarm
+
+
+_STORED = ("id", "code", "device", "ward", "room", "type", "drill", "raised_at", "state",
+           "press_count", "escalate_at", "rounds", "group", "taken_by", "taken_at")
+_PUBLIC_ENTRY = ("escalation_id", "channel", "target", "status", "attempts", "delivered_at")
+
+
+def _entry(ts: float, state: str, by: str, note: str) -> dict[str, Any]:
+    """One ``history`` item; ``note`` (a resolution's outcome, a guard's remark) only when
+    one was given."""
+    entry: dict[str, Any] = {"ts": rfc3339(ts), "state": state, "by": by}
+    if note:
+        entry["note"] = note
+    return entry
+
+
+def _parse_ts(text: Any) -> float | None:
+    """RFC 3339 UTC (as :func:`rfc3339` writes it) to unix seconds, or None."""
+    try:
+        return parse_rfc3339(text) if isinstance(text, str) else None
+    except ValueError:
+        return None
+
+
+def _public_entry(entry: dict[str, Any]) -> dict[str, Any]:
+    return {k: entry.get(k) for k in _PUBLIC_ENTRY}
+
+
+def new_entry(esc_id: str, channel: str, target: str, status: str = "pending") -> dict[str, Any]:
+    """An ``escalations[]`` item; ``standby`` marks an SMS held back for fallback."""
+    return {"escalation_id": esc_id, "channel": channel, "target": target, "status": status,
+            "attempts": 0, "delivered_at": None}
+
+
+def next_code(taken: set[str], seed: int) -> str:
+    """A 4-digit code not in ``taken`` (open alarms' codes), starting from ``seed``."""
+    for step in range(10_000):
+        code = f"{(seed + step * 7919) % 10_000:04d}"
+        if code not in taken:
+            return code
+    raise RuntimeError("10 000 alarms open at once: no free code")
+
+
+def fold_attempt(entry: dict[str, Any], detail: dict[str, Any]) -> None:
+    """Fold one ``escalation_attempt`` into an ``escalations[]`` entry."""
+    status = str(detail.get("status"))
+    if entry["status"] == "delivered":
+        return
+    if status in ("delivered", "failed", "superseded"):
+        entry["status"] = status
+    elif status == "activated":
+        entry["status"] = "pending"
+    elif status != "rate_limited":
+        entry["status"] = "retrying" if detail.get("will_retry") else entry["status"]
+    if status not in ("activated", "superseded", "rate_limited"):
+        entry["attempts"] = int(entry.get("attempts") or 0) + 1
+    if status == "delivered":
+        entry["delivered_at"] = detail.get("delivered_at")
+
+
+def rejected(alarm_id: str, reason: str, detail: dict[str, Any], known: bool) -> EventDraft:
+    """The ``rejected_command`` event for a command that changes nothing (SPEC §3)."""
+    keep: dict[str, Any] = {k: detail[k] for k in ("action", "by", "origin") if k in detail}
+    return EventDraft(EventType.REJECTED_COMMAND, alarm_id=alarm_id if known else None,
+                      detail={**keep, "alarm": alarm_id[:80], "reason": reason})
+
+
+def annotate(draft: EventDraft, alarm_id: str) -> EventDraft:
+    return EventDraft(draft.type, draft.device, draft.value, draft.drill, alarm_id,
+                      draft.detail, draft.ts)
+
+
+def with_detail(draft: EventDraft, detail: dict[str, Any]) -> EventDraft:
+    return EventDraft(draft.type, draft.device, draft.value, draft.drill, draft.alarm_id,
+                      detail, draft.ts)

@@ -1,0 +1,1 @@
+"""The site config: the TOML schema (``schema``), its cross-checks (``checks``)."""

@@ -1,0 +1,259 @@
+"""Checks the schema cannot express: references between sections, duplicates, files.
+
+They run over the raw TOML document (even when the schema already failed), so one run of
+``check-config`` reports every problem. Each check tolerates wrong types: the schema has
+already reported those.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from gateway.config.schema import check_url, secret_file_problem
+
+Problem = tuple[str, str]
+_PHONE = re.compile(r"^\+?[0-9]{6,15}$")
+
+
+def cross_checks(raw: dict[str, Any], base: Path) -> list[Problem]:
+    checks: list[Callable[[dict[str, Any], Path], Iterator[Problem]]] = [
+        _ward_ids,
+        _device_ids,
+        _device_wiring,
+        _mqtt,
+        _policy,
+        _escalation,
+        _messages,
+        _console,
+    ]
+    out: list[Problem] = []
+    for check in checks:
+        try:
+            out.extend(check(raw, base))
+        except (TypeError, ValueError, AttributeError, OSError):
+            # the schema has already reported the wrong type that tripped this check
+            continue
+    return out
+
+
+def _dicts(raw: dict[str, Any], key: str) -> list[tuple[int, dict[str, Any]]]:
+    items = raw.get(key)
+    if not isinstance(items, list):
+        return []
+    return [(i, d) for i, d in enumerate(items) if isinstance(d, dict)]
+
+
+def _section(raw: dict[str, Any], *keys: str) -> dict[str, Any] | None:
+    node: Any = raw
+    for key in keys:
+        node = node.get(key) if isinstance(node, dict) else None
+    return node if isinstance(node, dict) else None
+
+
+def _resolve(base: Path, value: str) -> Path:
+    p = Path(value).expanduser()
+    return p if p.is_absolute() else base / p
+
+
+def _ward_id_set(raw: dict[str, Any]) -> set[str]:
+    return {w["id"] for _, w in _dicts(raw, "wards") if isinstance(w.get("id"), str)}
+
+
+def _ward_ids(raw: dict[str, Any], base: Path) -> Iterator[Problem]:
+    seen: dict[str, int] = {}
+    for i, ward in _dicts(raw, "wards"):
+        wid = ward.get("id")
+        if isinstance(wid, str):
+            if wid in seen:
+                yield f"wards[{i}].id", f"ward id {wid!r} is already used by wards[{seen[wid]}]"
+            seen.setdefault(wid, i)
+
+
+def _device_ids(raw: dict[str, Any], base: Path) -> Iterator[Problem]:
+    wards = _ward_id_set(raw)
+    seen: dict[str, int] = {}
+    for i, dev in _dicts(raw, "devices"):
+        did = dev.get("id")
+        if isinstance(did, str):
+            if did in seen:
+                yield f"devices[{i}].id", f"device id {did!r} is already used by devices[{seen[did]}]"
+            seen.setdefault(did, i)
+        ward = dev.get("ward")
+        if isinstance(ward, str) and ward not in wards:
+            yield f"devices[{i}].ward", f"unknown ward {ward!r} (not in [[wards]])"
+
+
+def _device_wiring(raw: dict[str, Any], base: Path) -> Iterator[Problem]:
+    pins: dict[int, str] = {}
+    nodes: dict[int, int] = {}
+    for i, dev in _dicts(raw, "devices"):
+        where = f"devices[{i}]"
+        if dev.get("input", "gpio") == "gpio":
+            yield from _gpio_device(dev, where, pins)
+        elif dev.get("input") == "serial":
+            yield from _serial_device(raw, dev, where, nodes, base)
+
+
+def _gpio_device(dev: dict[str, Any], where: str, pins: dict[int, str]) -> Iterator[Problem]:
+    if "pin" not in dev:
+        yield f"{where}.pin", "is required for a GPIO device"
+    for key in ("pin", "led_pin"):
+        pin = dev.get(key)
+        if isinstance(pin, int) and not isinstance(pin, bool):
+            if pin in pins:
+                yield f"{where}.{key}", f"pin {pin} is already used by {pins[pin]}"
+            pins.setdefault(pin, where)
+    if "pull_up" in dev and dev.get("pull_up") is None and dev.get("active_state") is None:
+        yield f"{where}.active_state", "is required when pull_up is not set (external pull)"
+    for key in ("node", "key_file"):
+        if key in dev:
+            yield f"{where}.{key}", "only applies to serial devices (input = \"serial\")"
+
+
+def _serial_device(
+    raw: dict[str, Any], dev: dict[str, Any], where: str, nodes: dict[int, int], base: Path
+) -> Iterator[Problem]:
+    if "serial" not in raw:
+        yield f"{where}.input", "a serial device needs a [serial] section"
+    node = dev.get("node")
+    if node is None:
+        yield f"{where}.node", "is required for a serial device"
+    elif isinstance(node, int) and not isinstance(node, bool):
+        if node in nodes:
+            yield f"{where}.node", f"node {node} is already used by devices[{nodes[node]}]"
+        nodes.setdefault(node, int(where[8:-1]))
+    if "pin" in dev:
+        yield f"{where}.pin", "only applies to GPIO devices (input = \"gpio\")"
+    key = dev.get("key_file")
+    if isinstance(key, str):
+        problem = secret_file_problem(_resolve(base, key))
+        if problem:
+            yield f"{where}.key_file", problem
+
+
+def _mqtt(raw: dict[str, Any], base: Path) -> Iterator[Problem]:
+    mqtt = _section(raw, "mqtt")
+    if mqtt is None:
+        return
+    if "url" in mqtt:
+        problem = check_url(mqtt["url"], ("mqtt", "mqtts"))
+        if problem:
+            yield "mqtt.url", problem
+    pw = mqtt.get("password_file")
+    if isinstance(pw, str):
+        problem = secret_file_problem(_resolve(base, pw))
+        if problem:
+            yield "mqtt.password_file", problem
+        if not mqtt.get("username"):
+            yield "mqtt.username", "is required when mqtt.password_file is set"
+    yield from _existing_files(mqtt, base, "mqtt", ("ca_file", "client_cert"))
+    key = mqtt.get("client_key")
+    if isinstance(key, str):
+        problem = secret_file_problem(_resolve(base, key))
+        if problem:
+            yield "mqtt.client_key", problem
+    if bool(mqtt.get("client_cert")) != bool(mqtt.get("client_key")):
+        yield "mqtt.client_key", "client_cert and client_key go together"
+    url = mqtt.get("url")
+    if isinstance(url, str) and url.startswith("mqtt://") and mqtt.get("ca_file"):
+        yield "mqtt.ca_file", "is set but the URL is mqtt:// (use mqtts:// for TLS)"
+
+
+def _existing_files(
+    section: dict[str, Any], base: Path, name: str, keys: tuple[str, ...]
+) -> Iterator[Problem]:
+    for key in keys:
+        value = section.get(key)
+        if isinstance(value, str) and not _resolve(base, value).is_file():
+            yield f"{name}.{key}", f"file {_resolve(base, value)} does not exist"
+
+
+def _policy(raw: dict[str, Any], base: Path) -> Iterator[Problem]:
+    wards = _ward_id_set(raw)
+    policy = _section(raw, "policy") or {}
+    for i, rule in _dicts(policy, "rules"):
+        ward = rule.get("ward")
+        if isinstance(ward, str) and ward not in wards:
+            yield f"policy.rules[{i}].ward", f"unknown ward {ward!r} (not in [[wards]])"
+
+
+def _escalation(raw: dict[str, Any], base: Path) -> Iterator[Problem]:
+    http = _section(raw, "escalation", "http")
+    if http is not None:
+        for key in ("url", "drill_url"):
+            if key in http:
+                problem = check_url(http[key], ("http", "https"))
+                if problem:
+                    yield f"escalation.http.{key}", problem
+        secret = http.get("secret_file")
+        if isinstance(secret, str):
+            problem = secret_file_problem(_resolve(base, secret))
+            if problem:
+                yield "escalation.http.secret_file", problem
+        yield from _existing_files(http, base, "escalation.http", ("ca_file",))
+    sms = _section(raw, "escalation", "sms")
+    if sms is not None:
+        if _section(raw, "modem") is None:
+            yield "escalation.sms", "SMS escalation needs a [modem] section"
+        for key in ("numbers", "drill_numbers", "reply_numbers"):
+            values = sms.get(key)
+            for i, number in enumerate(values if isinstance(values, list) else []):
+                if isinstance(number, str) and not _PHONE.match(re.sub(r"[\s.-]", "", number)):
+                    yield f"escalation.sms.{key}[{i}]", f"not a phone number: {number!r}"
+
+
+def _messages(raw: dict[str, Any], base: Path) -> Iterator[Problem]:
+    messages = _section(raw, "messages")
+    if messages is None:
+        return
+    try:
+        from gateway.escalation.messages import check_template
+    except ImportError:  # pragma: no cover - messages ship with the gateway
+        return
+    for key in ("sms", "sms_en"):
+        template = messages.get(key)
+        if isinstance(template, str):
+            for problem in check_template(template):
+                yield f"messages.{key}", problem
+
+
+def _console(raw: dict[str, Any], base: Path) -> Iterator[Problem]:
+    console = _section(raw, "console")
+    if console is None:
+        return
+    listen = console.get("listen", "127.0.0.1:8080")
+    if not isinstance(listen, str):
+        return
+    host, _, port = listen.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        yield "console.listen", f"must be host:port, not {listen!r}"
+        return
+    loopback = host in ("127.0.0.1", "localhost", "[::1]", "::1")
+    if not loopback and not (console.get("tls_cert") and console.get("tls_key")):
+        yield "console.listen", f"{host} is not loopback: tls_cert and tls_key are required"
+    if not loopback and not console.get("users"):
+        yield "console.users", f"{host} is not loopback: at least one user is required"
+    yield from _existing_files(console, base, "console", ("tls_cert",))
+    yield from _console_display(console, base)
+
+
+def _console_display(console: dict[str, Any], base: Path) -> Iterator[Problem]:
+    """Wall-screen access: real IP addresses, and a token file only its owner can read."""
+    addresses = console.get("display_addresses")
+    for i, address in enumerate(addresses if isinstance(addresses, list) else []):
+        try:
+            ipaddress.ip_address(address)
+        except (ValueError, TypeError):
+            yield f"console.display_addresses[{i}]", f"not an IP address: {address!r}"
+    token = console.get("display_token_file")
+    if isinstance(token, str):
+        path = _resolve(base, token)
+        problem = secret_file_problem(path)
+        if problem:
+            yield "console.display_token_file", problem
+        elif len((path.read_text(encoding="utf-8").strip().splitlines() or [""])[0]) < 16:
+            yield "console.display_token_file", "the token must be at least 16 characters"

@@ -1,0 +1,330 @@
+"""The site configuration: one TOML file, validated whole before anything starts.
+
+This module is the only reader of configuration files. ``load_config`` returns a frozen
+:class:`SiteConfig` or raises :class:`~gateway.core.errors.ConfigError` carrying *every* problem as
+``(key_path, reason)``, e.g. ``("devices[2].pin", "pin 17 is already used by devices[0]")``.
+The schema is declared with pydantic (types, ranges, unknown keys); what pydantic cannot see
+(references between sections, duplicate pins, secret files) is checked in ``_cross_checks``.
+Relative paths are read relative to the config file's folder.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tomllib
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from gateway.core.errors import ConfigError
+
+Ident = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class Site(_Strict):
+    id: Ident
+    name: str = Field(min_length=1)
+    address: str = ""
+    security_desk_phone: str = ""
+    timezone: str = "Asia/Ho_Chi_Minh"
+
+
+class Ward(_Strict):
+    id: Ident
+    name: str = Field(min_length=1)
+
+
+DeviceKind = Literal["panic_button", "duress_button", "door_contact", "bed_call", "sensor"]
+
+
+class Device(_Strict):
+    id: Ident
+    ward: str
+    room: str = Field(min_length=1)
+    kind: DeviceKind = "panic_button"
+    name: str = ""
+    input: Literal["gpio", "serial"] = "gpio"
+    # GPIO wiring
+    pin: int | None = Field(default=None, ge=0, le=53)
+    pull_up: bool | None = True
+    active_state: bool | None = None
+    bounce_ms: int = Field(default=30, ge=0, le=1000)
+    hold_s: float = Field(default=3.0, gt=0, le=60)
+    led_pin: int | None = Field(default=None, ge=0, le=53)
+    # serial node
+    node: int | None = Field(default=None, ge=1, le=65535)
+    key_file: str | None = None
+    supervision_s: int | None = Field(default=None, ge=10, le=86400)
+    # a door contact raises an alarm on OPEN only when told to
+    alarm_on_open: bool = False
+
+
+class Serial(_Strict):
+    port: str = "/dev/ttyAMA0"
+    baud: int = Field(default=115200, ge=1200, le=4_000_000)
+    low_battery_mv: int = Field(default=2600, ge=0, le=10_000)
+    supervision_s: int = Field(default=300, ge=10, le=86400)
+
+
+class Mqtt(_Strict):
+    url: str = "mqtt://127.0.0.1:1883"
+    username: str | None = None
+    password_file: str | None = None
+    ca_file: str | None = None
+    client_cert: str | None = None
+    client_key: str | None = None
+    prefix: str = Field(default="alarmgw", pattern=r"^[A-Za-z0-9_/-]{1,64}$")
+    keepalive_s: int = Field(default=30, ge=5, le=3600)
+    client_id: str | None = None
+    tls_insecure: bool = False
+
+
+class Storage(_Strict):
+    path: str = "/var/lib/alarm-gateway"
+    retention_days: float = Field(default=90, gt=0, le=3650)
+
+
+class Health(_Strict):
+    interval_s: float = Field(default=30, ge=1, le=60)
+    disk_free_min_mb: int = Field(default=200, ge=0)
+    backlog_max: int = Field(default=1000, ge=1)
+    hotline_failures_max: int = Field(default=3, ge=1)
+    periodic_test_h: float = Field(default=0, ge=0, le=24 * 31)
+
+
+PolicyMode = Literal["immediate", "unacknowledged_after", "never"]
+
+
+class PolicyRule(_Strict):
+    ward: str | None = None
+    kind: DeviceKind | None = None
+    mode: PolicyMode
+    after_s: int = Field(default=60, ge=1, le=3600)
+
+
+class MassAlarm(_Strict):
+    count: int = Field(default=3, ge=2, le=1000)
+    window_s: int = Field(default=30, ge=1, le=3600)
+
+
+class Policy(_Strict):
+    default: PolicyMode = "unacknowledged_after"
+    after_s: int = Field(default=60, ge=1, le=3600)
+    hold: PolicyMode = "immediate"
+    delivery: Literal["dual", "fallback"] = "dual"
+    fallback_after_s: int = Field(default=20, ge=1, le=3600)
+    rules: list[PolicyRule] = Field(default_factory=list)
+    mass_alarm: MassAlarm = MassAlarm()
+
+
+class HttpChannel(_Strict):
+    url: str
+    secret_file: str
+    ca_file: str | None = None
+    timeout_s: float = Field(default=5, gt=0, le=120)
+    max_attempts: int = Field(default=8, ge=1, le=100)
+    retry_base_s: float = Field(default=1.0, gt=0, le=60)  # first backoff delay, seconds
+    retry_cap_s: float = Field(default=30.0, gt=0, le=600)  # longest backoff delay, seconds
+    insecure: bool = False
+    drill_url: str | None = None
+
+
+class SmsChannel(_Strict):
+    numbers: list[str] = Field(default_factory=list)
+    drill_numbers: list[str] = Field(default_factory=list)
+    reply_numbers: list[str] = Field(default_factory=list)
+    min_interval_s: int = Field(default=60, ge=0, le=3600)
+
+
+class Escalation(_Strict):
+    http: HttpChannel | None = None
+    sms: SmsChannel | None = None
+
+
+class Modem(_Strict):
+    port: str
+    baud: int = Field(default=115200, ge=1200, le=4_000_000)
+    poll_s: float = Field(default=30, ge=1, le=3600)
+
+
+class Messages(_Strict):
+    language: Literal["vi", "en"] = "vi"
+    sms: str | None = None
+    sms_en: str | None = None
+
+
+class ConsoleUser(_Strict):
+    name: str = Field(min_length=1, max_length=64)
+    password_hash: str = Field(pattern=r"^\$argon2id\$")
+
+
+class Console(_Strict):
+    enabled: bool = True
+    listen: str = "127.0.0.1:8080"
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    session_minutes: int = Field(default=720, ge=1, le=7 * 24 * 60)
+    users: list[ConsoleUser] = Field(default_factory=list)
+    #: client addresses whose page shows and sounds alarms without a login (a wall screen)
+    display_addresses: list[str] = Field(default_factory=list, max_length=64)
+    #: an owner-only file holding a token: ``/display?token=…`` makes a wall screen anywhere
+    display_token_file: str | None = None
+
+
+class HomeAssistant(_Strict):
+    enabled: bool = False
+    discovery_prefix: str = Field(default="homeassistant", pattern=r"^[A-Za-z0-9_/-]{1,64}$")
+
+
+class SiteConfig(_Strict):
+    """The whole file. ``source`` is where it was read from (set by :func:`load_config`)."""
+
+    site: Site
+    wards: list[Ward] = Field(min_length=1)
+    devices: list[Device] = Field(default_factory=list)
+    serial: Serial | None = None
+    mqtt: Mqtt = Mqtt()
+    storage: Storage = Storage()
+    health: Health = Health()
+    policy: Policy = Policy()
+    escalation: Escalation = Escalation()
+    modem: Modem | None = None
+    messages: Messages = Messages()
+    console: Console | None = None
+    homeassistant: HomeAssistant = HomeAssistant()
+    simulation: bool = False
+    base_dir: str = "."
+
+    def device(self, device_id: str) -> Device | None:
+        return next((d for d in self.devices if d.id == device_id), None)
+
+    def ward(self, ward_id: str) -> Ward | None:
+        return next((w for w in self.wards if w.id == ward_id), None)
+
+    def resolve(self, path: str) -> Path:
+        """A config-relative path made absolute against the config file's folder."""
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else Path(self.base_dir) / p
+
+
+def load_config(path: str | os.PathLike[str]) -> SiteConfig:
+    """Read, parse and validate the whole file; raise ConfigError listing every problem."""
+    file = Path(path)
+    try:
+        raw = tomllib.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError([("", f"{file}: no such file")]) from None
+    except PermissionError:
+        raise ConfigError([("", f"{file}: not readable (permission denied)")]) from None
+    except IsADirectoryError:
+        raise ConfigError([("", f"{file}: is a folder, not a file")]) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError([("", f"{file}: not UTF-8 text ({exc.reason})")]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([("", f"{file}: TOML syntax error: {exc}")]) from None
+    return validate_config(raw, base_dir=file.resolve().parent)
+
+
+def validate_config(raw: dict[str, Any], base_dir: Path | str = ".") -> SiteConfig:
+    """Validate an already-parsed TOML document (schema, then cross-references)."""
+    errors: list[tuple[str, str]] = []
+    for key in ("base_dir",):
+        if key in raw:
+            errors.append((key, "is set by the loader, not by the file"))
+    config: SiteConfig | None = None
+    try:
+        config = SiteConfig.model_validate({**raw, "base_dir": str(base_dir)})
+    except ValidationError as exc:
+        errors.extend(_pydantic_errors(exc))
+    errors.extend(_cross_checks(raw, Path(base_dir)))
+    if errors or config is None:
+        raise ConfigError(_unique(errors))
+    return config
+
+
+def key_path(loc: Iterable[int | str]) -> str:
+    """``('devices', 2, 'pin')`` → ``devices[2].pin``."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _pydantic_errors(exc: ValidationError) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    for err in exc.errors(include_url=False):
+        loc = [p for p in err["loc"] if not (isinstance(p, str) and "[" in p)]
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        elif err["type"] == "missing":
+            msg = "is required"
+        elif err["type"] == "literal_error":
+            msg = msg.replace("Input should be", "must be")
+        else:
+            msg = msg[0].lower() + msg[1:]
+        out.append((key_path(loc), msg))
+    return out
+
+
+def _unique(errors: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    return list(dict.fromkeys(errors))
+
+
+def _cross_checks(raw: dict[str, Any], base: Path) -> list[tuple[str, str]]:
+    from gateway.config.checks import cross_checks
+
+    return cross_checks(raw, base)
+
+
+def secret_file_problem(path: Path) -> str | None:
+    """Why a secret file cannot be used, or None: it must exist, be a readable regular file,
+    and be readable by its owner only (no group or other permission bits)."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return f"file {path} does not exist"
+    except OSError as exc:
+        return f"file {path} cannot be read ({exc.strerror})"
+    if not stat.S_ISREG(st.st_mode):
+        return f"{path} is not a regular file"
+    if st.st_mode & 0o077:
+        return f"file {path} is readable by others (mode {st.st_mode & 0o777:o}); chmod 600 it"
+    if not os.access(path, os.R_OK):
+        return f"file {path} is not readable by this user"
+    return None
+
+
+def read_secret(config: SiteConfig, path: str) -> str:
+    """The first line of a secret file, stripped; the file was checked at load time."""
+    text = config.resolve(path).read_text(encoding="utf-8")
+    return text.splitlines()[0].strip() if text.strip() else ""
+
+
+def check_url(url: Any, schemes: tuple[str, ...]) -> str | None:
+    """Why ``url`` is not a usable URL with one of ``schemes``, or None."""
+    if not isinstance(url, str):
+        return "must be a string"
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        return f"not a valid URL ({exc})"
+    if parts.scheme not in schemes:
+        return f"scheme must be one of {', '.join(s + '://' for s in schemes)}, not {url!r}"
+    if not parts.hostname:
+        return f"has no host: {url!r}"
+    if port == 0:
+        return "port 0 is not valid"
+    return None

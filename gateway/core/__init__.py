@@ -1,0 +1,1 @@
+"""The core every other package builds on: events, errors, clock, ports. Standard library only."""

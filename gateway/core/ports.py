@@ -1,0 +1,91 @@
+"""The seams between the core and everything around it, as ``typing.Protocol``s.
+
+The core (``gateway``) depends only on these; adapters (``drivers``, the MQTT and HTTP
+adapters, the simulators) implement them. One file, so the whole shape is visible at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+from gateway.core.events import Event, EventDraft
+
+
+class Clock(Protocol):
+    """Injected time. ``monotonic`` for durations, ``wall`` for timestamps (unix s)."""
+
+    def monotonic(self) -> float: ...
+
+    def wall(self) -> float: ...
+
+
+class EventSink(Protocol):
+    """Where input sources hand their events. ``record`` returns once the event is
+    committed (durable), so an ACK or LED may follow it (SPEC §1)."""
+
+    async def record(self, draft: EventDraft) -> Event: ...
+
+
+class InputSource(Protocol):
+    """A piece of hardware that produces events (GPIO inputs, the serial bus)."""
+
+    name: str
+
+    async def run(self, sink: EventSink) -> None:
+        """Produce events until cancelled; survive hardware faults (retry, report trouble)."""
+        ...
+
+    def health(self) -> dict[str, Any]:
+        """A small JSON-able dict for ``gateway/health``."""
+        ...
+
+
+class Indicator(Protocol):
+    """Something that shows staff the alarm's progress: a node's LED, a GPIO LED.
+
+    LED states (SPEC §2): 0 idle, 1 alarm received, 2 security acknowledged,
+    3 police notified, 4 police acknowledged.
+    """
+
+    def set_led(self, device: str, led: int) -> None: ...
+
+
+class EventProcessor(Protocol):
+    """Runs on the event loop for every event about to be committed, in journal order.
+
+    It may annotate the event (e.g. set ``alarm_id``) and return follow-ups that are
+    committed in the same transaction: derived events and retained MQTT documents.
+    It must be fast and must not block: it sits on the press-to-commit path.
+    """
+
+    def process(self, draft: EventDraft) -> ProcessResult: ...
+
+
+class ProcessResult:
+    """What a processor wants committed with the event it saw."""
+
+    __slots__ = ("after_commit", "draft", "follow_ups", "kv", "retained")
+
+    def __init__(
+        self,
+        draft: EventDraft,
+        follow_ups: list[EventDraft] | None = None,
+        retained: dict[str, Any] | None = None,
+        kv: dict[str, Any] | None = None,
+        after_commit: list[Callable[[], None]] | None = None,
+    ) -> None:
+        #: the event to commit, possibly annotated (e.g. with ``alarm_id``)
+        self.draft = draft
+        #: further events committed right after it, in order (e.g. ``alarm_state``)
+        self.follow_ups = follow_ups or []
+        #: retained MQTT documents by topic suffix (``alarm/<id>``); None deletes
+        self.retained = retained or {}
+        #: private durable state by key (``alarm:<id>``); None deletes
+        self.kv = kv or {}
+        #: called on the loop once the transaction is committed (LEDs, wake-ups)
+        self.after_commit = after_commit or []
+
+
+CommandHandler = Callable[[str, bytes, str], Awaitable[None]]
+"""``(alarm_id, raw_payload, origin)``: a command from MQTT ``alarm/<id>/set`` or the console."""

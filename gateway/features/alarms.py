@@ -1,0 +1,129 @@
+"""The alarm feature, wired into the gateway by one line in :mod:`gateway.features`.
+
+:func:`build_alarms` adds the alarm engine to the recorder, the command path (MQTT, the
+console's ``command_handler``, the control socket's ``drill``), the police-timer task, and
+the escalation dispatcher with its channels: the HTTP hotline and the LTE modem. It only
+constructs and registers; the gateway's TaskGroup runs the tasks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import TYPE_CHECKING, Any
+
+from gateway.alarms.commands import CommandService
+from gateway.alarms.drill import drill_command
+from gateway.alarms.engine import AlarmEngine
+from gateway.config.schema import read_secret
+from gateway.core.ports import Clock, EventSink
+from gateway.escalation.dispatcher import CONSUMER, Dispatcher, reply_sink
+
+if TYPE_CHECKING:
+    from gateway.app import Gateway
+
+log = logging.getLogger(__name__)
+
+
+class AlarmTimers:
+    """Drives :meth:`AlarmEngine.on_timer` from the loop: sleeps until the engine's next
+    wall-clock deadline (woken early whenever an alarm changes) and records what is due."""
+
+    def __init__(self, engine: AlarmEngine, sink: EventSink, clock: Clock) -> None:
+        self._engine = engine
+        self._sink = sink
+        self._clock = clock
+        self._event: asyncio.Event | None = None
+
+    def wake(self) -> None:
+        if self._event is not None:
+            self._event.set()
+
+    async def run(self) -> None:
+        self._event = asyncio.Event()
+        while True:
+            deadline = self._engine.next_deadline()
+            now = self._clock.wall()
+            if deadline is not None and deadline <= now:
+                await self._fire(now)
+                continue
+            self._event.clear()
+            timeout = None if deadline is None else deadline - now
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._event.wait(), timeout)
+
+    async def _fire(self, now: float) -> None:
+        """Record one due timer (the next loop turn takes the others)."""
+        for draft in self._engine.on_timer(now)[:1]:
+            try:
+                await self._sink.record(draft)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the journal refused: try again shortly, never stop
+                log.exception("event=alarm_timer_failed alarm=%s", draft.alarm_id)
+                await asyncio.sleep(1.0)
+
+
+async def build_alarms(gw: Gateway) -> None:
+    """Register the alarm engine, commands, timers, drills and escalation."""
+    config = gw.config
+    engine = AlarmEngine(config, gw.clock, gw.journal.kv_all("alarm:"), gw.indicators)
+    gw.recorder.add_processor(engine)
+    service = CommandService(engine, gw.recorder)
+    gw.command_handler = service.handle
+    gw.mqtt.on_command(service.on_mqtt)
+    timers = AlarmTimers(engine, gw.recorder, gw.clock)
+    engine.on_change = timers.wake
+    gw.add_task(timers.run)
+    gw.control.register("drill", drill_command(config, engine, gw.recorder))
+    http = _http_channel(gw)
+    modem = _modem(gw)
+    dispatcher = Dispatcher(config, gw.journal, gw.recorder, engine, gw.clock, http, modem)
+    gw.consumers.append(CONSUMER)
+    gw.add_task(dispatcher.run)
+    gw.health.add("hotline", _health(http, dispatcher))
+    gw.health.add("modem", (lambda: _modem_health(modem)))
+    gw.alarm_engine = engine  # for the console and tests
+    gw.escalation = dispatcher
+
+
+def _http_channel(gw: Gateway) -> Any:
+    from gateway.escalation.http import HttpChannel
+    from gateway.escalation.wire import RetryPolicy
+
+    cfg = gw.config.escalation.http
+    if cfg is None:
+        return None
+    policy = RetryPolicy(max_attempts=cfg.max_attempts, base_s=cfg.retry_base_s,
+                         cap_s=cfg.retry_cap_s)
+    return HttpChannel.from_config(cfg, read_secret(gw.config, cfg.secret_file),
+                                   clock=gw.clock, policy=policy)
+
+
+def _health(http: Any, dispatcher: Dispatcher) -> Any:
+    def health() -> dict[str, Any]:
+        base = http.health() if http is not None else {"configured": False}
+        return {**base, **dispatcher.health()}
+    return health
+
+
+def _modem(gw: Gateway) -> Any:
+    """The LTE modem driver on ``[modem]``, its received SMS fed to the engine as
+    police replies; None without a ``[modem]`` section."""
+    cfg = gw.config.modem
+    if cfg is None:
+        return None
+    from drivers.modem import Modem, ModemSettings
+
+    settings = ModemSettings(port=str(gw.config.resolve(cfg.port)) if "://" not in cfg.port
+                             else cfg.port, baudrate=cfg.baud, poll_s=cfg.poll_s)
+    modem = Modem(settings, on_sms=reply_sink(gw.config, gw.recorder), clock=gw.clock)
+    gw.add_task(modem.run)
+    return modem
+
+
+def _modem_health(modem: Any) -> dict[str, Any]:
+    if modem is None:
+        return {"configured": False}
+    return dict(modem.status())

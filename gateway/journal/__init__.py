@@ -1,0 +1,1 @@
+"""The journal: the SQLite store and its writer thread, the recorder, the read side."""

@@ -1,0 +1,419 @@
+"""The durable journal and outbox: SQLite in WAL mode with ``synchronous=FULL``.
+
+Everything the gateway promises rests here (SPEC §1): an event exists once its transaction
+is committed, and only then is it ACKed, shown on an LED or published. One writer thread owns
+the write connection and commits whatever is queued as one transaction (group commit), so a
+burst of presses costs one fsync, not one each. Consumers (MQTT, escalation) read in journal
+order through :class:`Subscription` and keep a durable cursor, so after a crash delivery
+resumes where the broker last confirmed it (at least once; a duplicate keeps its ``id``).
+
+Retained documents (device state, alarms, health) live in the ``retained`` table with a
+version number; the MQTT adapter republishes whatever changed since its own version cursor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import queue
+import sqlite3
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gateway.core.errors import JournalError
+from gateway.core.events import Event
+
+log = logging.getLogger(__name__)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    ts REAL NOT NULL,
+    type TEXT NOT NULL,
+    device TEXT,
+    alarm_id TEXT,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_ts ON events(ts);
+CREATE TABLE IF NOT EXISTS retained (
+    topic TEXT PRIMARY KEY,
+    payload TEXT,
+    version INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS retained_version ON retained(version);
+CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS cursors (name TEXT PRIMARY KEY, position INTEGER NOT NULL);
+"""
+
+RING_SIZE = 20_000  # recent committed events kept in memory so consumers rarely hit the disk
+
+
+@dataclass
+class Batch:
+    """What one producer wants committed atomically. ``events`` are Event dicts without
+    ``seq`` (the journal assigns it); ``sql`` are extra statements for other tables."""
+
+    events: list[dict[str, Any]] = field(default_factory=list)
+    retained: dict[str, Any] = field(default_factory=dict)
+    kv: dict[str, Any] = field(default_factory=dict)
+    cursors: dict[str, int] = field(default_factory=dict)
+    sql: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
+
+
+@dataclass
+class Committed:
+    """What a batch became: the events with their ``seq``."""
+
+    events: list[Event]
+
+
+def connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
+    """A connection with the durability settings the promise needs."""
+    try:
+        if readonly:
+            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA busy_timeout=10000")
+        return conn
+    except sqlite3.Error as exc:
+        raise JournalError(f"journal {path}: {exc}") from exc
+    except OSError as exc:
+        raise JournalError(f"journal {path}: {exc.strerror}") from exc
+
+
+class Journal:
+    """The journal file plus its writer thread. ``open()`` before use, ``close()`` after."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._writer: sqlite3.Connection | None = None
+        self._reader: sqlite3.Connection | None = None
+        self._queue: queue.SimpleQueue[tuple[Batch, asyncio.Future[Committed]] | None] = (
+            queue.SimpleQueue()
+        )
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._ring: deque[Event] = deque(maxlen=RING_SIZE)
+        self._last_seq = 0
+        self._retained_version = 0
+        self._changed = asyncio.Event()
+        self._listeners: list[Callable[[], None]] = []
+        self.commits = 0
+        self.batches = 0
+
+    # -- life cycle -------------------------------------------------------------------------
+    def open(self) -> None:
+        self._writer = connect(self.path)
+        try:
+            self._writer.executescript(SCHEMA)
+            self._last_seq = _max_seq(self._writer)
+            row = self._writer.execute("SELECT COALESCE(MAX(version), 0) FROM retained").fetchone()
+            self._retained_version = int(row[0])
+        except sqlite3.Error as exc:
+            raise JournalError(f"journal {self.path}: {exc}") from exc
+        self._reader = connect(self.path)
+
+    async def start(self) -> None:
+        """Start the writer thread; commits resolve futures on the running loop."""
+        self._loop = asyncio.get_running_loop()
+        self._changed = asyncio.Event()
+        self._thread = threading.Thread(target=self._write_loop, name="journal-writer", daemon=True)
+        self._thread.start()
+
+    async def stop(self) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            await asyncio.to_thread(self._thread.join, 10)
+            self._thread = None
+
+    def close(self) -> None:
+        for conn in (self._writer, self._reader):
+            if conn is not None:
+                conn.close()
+        self._writer = self._reader = None
+
+    @property
+    def last_seq(self) -> int:
+        return self._last_seq
+
+    # -- writing ----------------------------------------------------------------------------
+    async def commit(self, batch: Batch) -> Committed:
+        """Queue ``batch`` for the next group commit and wait until it is durable."""
+        assert self._loop is not None, "Journal.start() was not awaited"
+        fut: asyncio.Future[Committed] = self._loop.create_future()
+        self._queue.put((batch, fut))
+        return await fut
+
+    def commit_nowait(self, batch: Batch) -> None:
+        """Queue a batch whose result nobody waits for (cursor moves, housekeeping)."""
+        assert self._loop is not None
+        self._queue.put((batch, self._loop.create_future()))
+
+    def _write_loop(self) -> None:
+        stop = False
+        while not stop:
+            item = self._queue.get()
+            work: list[tuple[Batch, asyncio.Future[Committed]]] = []
+            while item is not None:
+                work.append(item)
+                if len(work) >= 2000:
+                    break
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+            stop = item is None
+            if work:
+                self._write_batches(work)
+
+    def _write_batches(self, work: list[tuple[Batch, asyncio.Future[Committed]]]) -> None:
+        """Commit the group as one transaction. If it fails, commit each batch alone, so one
+        bad batch (an unserialisable detail, a constraint) fails only its own producer and
+        the writer thread never dies: a dead writer would hang every later commit."""
+        assert self._loop is not None
+        try:
+            results = self._transaction([batch for batch, _ in work])
+        except Exception as exc:
+            if len(work) > 1:
+                for item in work:
+                    self._write_batches([item])
+                return
+            log.error("event=journal_commit_failed error=%r", str(exc))
+            error = JournalError(f"journal commit failed: {exc}")
+            self._loop.call_soon_threadsafe(_fail, work[0][1], error)
+            return
+        self.commits += 1
+        self.batches += len(work)
+        self._loop.call_soon_threadsafe(self._publish_results, work, results)
+
+    def _transaction(self, batches: list[Batch]) -> list[Committed]:
+        assert self._writer is not None
+        conn = self._writer
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            results = [self._apply(conn, batch) for batch in batches]
+            conn.execute("COMMIT")
+            return results
+        except Exception:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            self._reload_counters()
+            raise
+
+    def _apply(self, conn: sqlite3.Connection, batch: Batch) -> Committed:
+        events: list[Event] = []
+        for body in batch.events:
+            self._last_seq += 1
+            full = {**body, "seq": self._last_seq}
+            text = json.dumps(full, ensure_ascii=False, separators=(",", ":"))
+            conn.execute(
+                "INSERT INTO events(seq, id, ts, type, device, alarm_id, body) VALUES (?,?,?,?,?,?,?)",
+                (self._last_seq, full["id"], full["_ts"], full["type"], full.get("device"),
+                 full.get("alarm_id"), text),
+            )
+            events.append(_event_from_body(full))
+        for topic, payload in batch.retained.items():
+            self._retained_version += 1
+            value = None if payload is None else _dump(payload)
+            conn.execute(
+                "INSERT OR REPLACE INTO retained(topic, payload, version) VALUES (?,?,?)",
+                (topic, value, self._retained_version),
+            )
+        for key, value in batch.kv.items():
+            if value is None:
+                conn.execute("DELETE FROM kv WHERE key=?", (key,))
+            else:
+                conn.execute("INSERT OR REPLACE INTO kv(key, value) VALUES (?,?)", (key, _dump(value)))
+        for name, position in batch.cursors.items():
+            conn.execute(
+                "INSERT INTO cursors(name, position) VALUES (?,?) ON CONFLICT(name) "
+                "DO UPDATE SET position=MAX(position, excluded.position)",
+                (name, position),
+            )
+        for statement, params in batch.sql:
+            conn.execute(statement, params)
+        return Committed(events)
+
+    def _reload_counters(self) -> None:
+        assert self._writer is not None
+        try:
+            self._last_seq = _max_seq(self._writer)
+            self._retained_version = int(
+                self._writer.execute("SELECT COALESCE(MAX(version),0) FROM retained").fetchone()[0]
+            )
+        except sqlite3.Error:
+            pass
+
+    def _publish_results(
+        self, work: list[tuple[Batch, asyncio.Future[Committed]]], results: list[Committed]
+    ) -> None:
+        for (_, fut), result in zip(work, results, strict=True):
+            self._ring.extend(result.events)
+            if not fut.done():
+                fut.set_result(result)
+        self._changed.set()
+        for listener in list(self._listeners):
+            listener()
+
+    # -- reading ----------------------------------------------------------------------------
+    def add_listener(self, callback: Callable[[], None]) -> None:
+        """Called on the loop after every group commit (consumers wake up on it)."""
+        self._listeners.append(callback)
+
+    def remove_listener(self, callback: Callable[[], None]) -> None:
+        if callback in self._listeners:
+            self._listeners.remove(callback)
+
+    def events_after(self, seq: int, limit: int = 500) -> list[Event]:
+        """Committed events with ``seq`` greater than ``seq``, oldest first."""
+        ring = self._ring
+        if ring and ring[0].seq <= seq + 1:
+            start = seq + 1 - ring[0].seq
+            if start >= len(ring):
+                return []
+            return [ring[i] for i in range(start, min(len(ring), start + limit))]
+        return self._read_events(seq, limit)
+
+    def _read_events(self, seq: int, limit: int) -> list[Event]:
+        assert self._reader is not None
+        rows = self._reader.execute(
+            "SELECT body FROM events WHERE seq > ? ORDER BY seq LIMIT ?", (seq, limit)
+        ).fetchall()
+        return [_event_from_body(json.loads(r[0])) for r in rows]
+
+    def retained_after(self, version: int, limit: int = 500) -> list[tuple[int, str, str | None]]:
+        """``(version, topic, payload)`` of retained documents changed after ``version``."""
+        assert self._reader is not None
+        return self._reader.execute(
+            "SELECT version, topic, payload FROM retained WHERE version > ? ORDER BY version LIMIT ?",
+            (version, limit),
+        ).fetchall()
+
+    def retained_all(self, prefix: str = "") -> dict[str, Any]:
+        assert self._reader is not None
+        rows = self._reader.execute(
+            "SELECT topic, payload FROM retained WHERE topic LIKE ? AND payload IS NOT NULL",
+            (prefix.replace("%", r"\%") + "%",),
+        ).fetchall()
+        return {t: json.loads(p) for t, p in rows}
+
+    def kv_all(self, prefix: str) -> dict[str, Any]:
+        assert self._reader is not None
+        rows = self._reader.execute(
+            "SELECT key, value FROM kv WHERE key LIKE ?", (prefix.replace("%", r"\%") + "%",)
+        ).fetchall()
+        return {k: json.loads(v) for k, v in rows}
+
+    def cursor(self, name: str) -> int:
+        assert self._reader is not None
+        row = self._reader.execute("SELECT position FROM cursors WHERE name=?", (name,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def backlog(self, name: str, position: int | None = None) -> tuple[int, float | None]:
+        """(events after the consumer's cursor, ts of the oldest of them or None)."""
+        assert self._reader is not None
+        pos = self.cursor(name) if position is None else position
+        row = self._reader.execute(
+            "SELECT COUNT(*), MIN(ts) FROM events WHERE seq > ?", (pos,)
+        ).fetchone()
+        return int(row[0]), (float(row[1]) if row[1] is not None else None)
+
+    def prune(self, older_than: float, consumers: list[str]) -> int:
+        """Delete events delivered to every consumer and older than ``older_than`` (unix s).
+        Blocking: call it off the loop. Uses its own connection; returns rows deleted."""
+        conn = connect(self.path)
+        try:
+            rows = conn.execute(
+                f"SELECT position FROM cursors WHERE name IN ({','.join('?' * len(consumers))})",
+                consumers,
+            ).fetchall()
+            floor = min((int(r[0]) for r in rows), default=0) if len(rows) == len(consumers) else 0
+            cur = conn.execute("DELETE FROM events WHERE seq <= ? AND ts < ?", (floor, older_than))
+            return cur.rowcount
+        except sqlite3.Error as exc:
+            raise JournalError(f"journal prune failed: {exc}") from exc
+        finally:
+            conn.close()
+
+    @property
+    def changed(self) -> asyncio.Event:
+        return self._changed
+
+
+class Subscription:
+    """One consumer's ordered view of the journal, with a durable cursor.
+
+    ``position`` is the last seq the consumer finished with; :meth:`advance` moves it and
+    the journal stores it (coalesced, at most every ``flush_s`` seconds), so a crash replays
+    at most the last moments: at least once, never lost.
+    """
+
+    def __init__(self, journal: Journal, name: str, flush_s: float = 0.2) -> None:
+        self.journal = journal
+        self.name = name
+        self.position = journal.cursor(name)
+        self._stored = self.position
+        self._wake = asyncio.Event()
+        self._flush_s = flush_s
+        self._flush_handle: asyncio.TimerHandle | None = None
+        journal.add_listener(self._wake.set)
+
+    async def next_batch(self, limit: int = 500) -> list[Event]:
+        """The next committed events after ``position`` (waits until there are some)."""
+        while True:
+            self._wake.clear()
+            events = self.journal.events_after(self.position, limit)
+            if events:
+                return events
+            await self._wake.wait()
+
+    def advance(self, seq: int) -> None:
+        self.position = max(self.position, seq)
+        if self._flush_handle is None:
+            loop = asyncio.get_running_loop()
+            self._flush_handle = loop.call_later(self._flush_s, self.flush)
+
+    def flush(self) -> None:
+        self._flush_handle = None
+        if self.position != self._stored:
+            self._stored = self.position
+            self.journal.commit_nowait(Batch(cursors={self.name: self.position}))
+
+    def close(self) -> None:
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+        self.flush()
+        self.journal.remove_listener(self._wake.set)
+
+
+def _dump(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def _fail(fut: asyncio.Future[Committed], error: Exception) -> None:
+    if not fut.done():
+        fut.set_exception(error)
+
+
+def _event_from_body(body: dict[str, Any]) -> Event:
+    clean = {k: v for k, v in body.items() if not k.startswith("_")}
+    return Event.from_dict(clean)
+
+
+def _max_seq(conn: sqlite3.Connection) -> int:
+    """The highest seq ever used, even when pruning deleted it (seq is never reused)."""
+    row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name='events'").fetchone()
+    used = int(row[0]) if row else 0
+    top = int(conn.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0])
+    return max(used, top)

@@ -1,0 +1,1 @@
+"""The MQTT adapter (aiomqtt): the broker link, topics, Home Assistant discovery."""

@@ -1,0 +1,276 @@
+"""The MQTT adapter (aiomqtt): publishes the journal, takes commands in (SPEC §3).
+
+Reconnection is a plain outer loop with capped, jittered backoff. On every connection it
+publishes ``gateway/status`` = ``online`` (the Last Will says ``offline``), republishes every
+retained document, then drains the journal from its durable cursor: events go out in journal
+order with QoS 1, pipelined, and the cursor moves only after the broker's PUBACK. While the
+broker is away nothing is lost: events wait in the journal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import ssl
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiomqtt
+
+from gateway.config.schema import SiteConfig, read_secret
+from gateway.core.ports import Clock
+from gateway.journal.store import Journal, Subscription
+
+log = logging.getLogger(__name__)
+
+CONSUMER = "mqtt"
+CommandCallback = Callable[[str, bytes], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class BrokerSettings:
+    """Where and how to connect; built from ``[mqtt]`` by :func:`settings_from_config`."""
+
+    host: str
+    port: int
+    tls: bool
+    username: str | None
+    password: str | None
+    ca_file: str | None
+    client_cert: str | None
+    client_key: str | None
+    keepalive_s: int
+    client_id: str
+    base: str  # "<prefix>/<site>"
+    tls_insecure: bool = False
+
+
+def settings_from_config(config: SiteConfig) -> BrokerSettings:
+    m = config.mqtt
+    url = urlsplit(m.url)
+    tls = url.scheme == "mqtts"
+    return BrokerSettings(
+        host=url.hostname or "127.0.0.1",
+        port=url.port or (8883 if tls else 1883),
+        tls=tls,
+        username=m.username,
+        password=read_secret(config, m.password_file) if m.password_file else None,
+        ca_file=str(config.resolve(m.ca_file)) if m.ca_file else None,
+        client_cert=str(config.resolve(m.client_cert)) if m.client_cert else None,
+        client_key=str(config.resolve(m.client_key)) if m.client_key else None,
+        keepalive_s=m.keepalive_s,
+        client_id=m.client_id or f"alarm-gateway-{config.site.id}",
+        base=f"{m.prefix}/{config.site.id}",
+        tls_insecure=m.tls_insecure,
+    )
+
+
+class Backoff:
+    """Capped exponential backoff with full jitter (seconds)."""
+
+    def __init__(self, first: float = 0.2, cap: float = 15.0) -> None:
+        self.first, self.cap, self.attempt = first, cap, 0
+
+    def next(self) -> float:
+        delay = min(self.cap, self.first * 2**self.attempt)
+        self.attempt += 1
+        return random.uniform(delay / 2, delay)
+
+    def reset(self) -> None:
+        self.attempt = 0
+
+
+class MqttLink:
+    """Owns the broker connection for the gateway's lifetime."""
+
+    def __init__(self, settings: BrokerSettings, journal: Journal, clock: Clock) -> None:
+        self.settings = settings
+        self._journal = journal
+        self._clock = clock
+        self._client: aiomqtt.Client | None = None
+        self._on_command: CommandCallback | None = None
+        self._extra_subscriptions: dict[str, Callable[[str, bytes], Awaitable[None]]] = {}
+        self.connected = asyncio.Event()
+        self.published = 0
+        self.connects = 0
+        self.last_error: str | None = None
+        self.since: float | None = None
+        self._stopping = False
+
+    def topic(self, suffix: str) -> str:
+        return f"{self.settings.base}/{suffix}"
+
+    def on_command(self, callback: CommandCallback) -> None:
+        """``callback(alarm_id, payload)`` for each ``alarm/<id>/set`` message."""
+        self._on_command = callback
+
+    def subscribe_extra(self, topic: str, callback: Callable[[str, bytes], Awaitable[None]]) -> None:
+        """Also subscribe to a full topic filter (e.g. ``homeassistant/status``)."""
+        self._extra_subscriptions[topic] = callback
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "connected": self.connected.is_set(),
+            "broker": f"{self.settings.host}:{self.settings.port}",
+            "connects": self.connects,
+            "published": self.published,
+            "last_error": self.last_error,
+        }
+
+    async def run(self) -> None:
+        """Connect, publish, reconnect; forever, until cancelled."""
+        backoff = Backoff()
+        while not self._stopping:
+            try:
+                await self._session(backoff)
+            except* aiomqtt.MqttError as group:
+                self._lost(str(group.exceptions[0]))
+            except* (OSError, ssl.SSLError) as group:
+                self._lost(str(group.exceptions[0]))
+            await asyncio.sleep(backoff.next())
+
+    def _lost(self, error: str) -> None:
+        if self.connected.is_set() or self.last_error != error:
+            log.warning("event=broker_unreachable broker=%s:%s error=%r",
+                        self.settings.host, self.settings.port, error)
+        self.connected.clear()
+        self._client = None
+        self.last_error = error
+
+    async def _session(self, backoff: Backoff) -> None:
+        async with self._make_client() as client:
+            if self._stopping:  # a stop that raced the connection: leave cleanly
+                return
+            self._client = client
+            await client.publish(self.topic("gateway/status"), "online", qos=1, retain=True)
+            await client.subscribe(self.topic("alarm/+/set"), qos=1)
+            for extra in self._extra_subscriptions:
+                await client.subscribe(extra, qos=1)
+            backoff.reset()
+            self.connects += 1
+            self.last_error = None
+            self.since = self._clock.wall()
+            self.connected.set()
+            log.info("event=broker_connected broker=%s:%s", self.settings.host, self.settings.port)
+            sub = Subscription(self._journal, CONSUMER)
+            try:
+                async with asyncio.TaskGroup() as tg:
+                    tg.create_task(self._pump_events(client, sub))
+                    tg.create_task(self._pump_retained(client))
+                    tg.create_task(self._read_messages(client))
+            finally:
+                sub.close()
+
+    def _make_client(self) -> aiomqtt.Client:
+        client = self._new_client()
+        client.pending_calls_threshold = 100_000  # we pipeline on purpose; no warning per batch
+        return client
+
+    def _new_client(self) -> aiomqtt.Client:
+        s = self.settings
+        tls_params = None
+        if s.tls:
+            tls_params = aiomqtt.TLSParameters(
+                ca_certs=s.ca_file, certfile=s.client_cert, keyfile=s.client_key,
+                cert_reqs=ssl.CERT_REQUIRED,
+            )
+        return aiomqtt.Client(
+            hostname=s.host,
+            port=s.port,
+            username=s.username,
+            password=s.password,
+            identifier=s.client_id,
+            keepalive=s.keepalive_s,
+            will=aiomqtt.Will(self.topic("gateway/status"), "offline", qos=1, retain=True),
+            tls_params=tls_params,
+            tls_insecure=s.tls_insecure if s.tls else None,
+            clean_session=True,
+            max_inflight_messages=200,
+            timeout=max(10.0, s.keepalive_s),
+        )
+
+    async def _pump_events(self, client: aiomqtt.Client, sub: Subscription) -> None:
+        topic = self.topic("events")
+        while True:
+            # batches of 64: aiomqtt scans its pending calls on every publish, so a deeper
+            # pipeline costs quadratically more than it saves
+            events = await sub.next_batch(64)
+            await asyncio.gather(
+                *(client.publish(topic, e.to_json(), qos=1) for e in events)
+            )
+            self.published += len(events)
+            sub.advance(events[-1].seq)
+
+    async def _pump_retained(self, client: aiomqtt.Client) -> None:
+        """Republish every retained document on connect, then each change as committed."""
+        version = 0
+        wake = asyncio.Event()
+        self._journal.add_listener(wake.set)
+        try:
+            while True:
+                wake.clear()
+                rows = self._journal.retained_after(version, 64)
+                if not rows:
+                    await wake.wait()
+                    continue
+                await asyncio.gather(
+                    *(client.publish(self.topic(t), p if p is not None else b"", qos=1, retain=True)
+                      for _, t, p in rows)
+                )
+                version = rows[-1][0]
+        finally:
+            self._journal.remove_listener(wake.set)
+
+    async def _read_messages(self, client: aiomqtt.Client) -> None:
+        prefix = self.topic("alarm/")
+        async for message in client.messages:
+            topic = str(message.topic)
+            payload = message.payload if isinstance(message.payload, bytes) else str(message.payload or "").encode()
+            if topic.startswith(prefix) and topic.endswith("/set"):
+                alarm_id = topic[len(prefix):-len("/set")]
+                await self._dispatch(self._on_command, alarm_id, payload)
+            else:
+                for pattern, callback in self._extra_subscriptions.items():
+                    if aiomqtt.Topic(topic).matches(pattern):
+                        await self._dispatch(callback, topic, payload)
+
+    async def _dispatch(self, callback: CommandCallback | None, key: str, payload: bytes) -> None:
+        if callback is None:
+            return
+        try:
+            await callback(key, payload)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("event=command_handler_failed key=%s", key)
+
+    async def publish_now(self, suffix: str, payload: str | bytes, retain: bool = False) -> bool:
+        """Best-effort direct publish (health); False when not connected."""
+        return await self.publish_full(self.topic(suffix), payload, retain)
+
+    async def publish_full(self, topic: str, payload: str | bytes, retain: bool = False) -> bool:
+        """:meth:`publish_now` to a whole topic, outside ``<prefix>/<site>/`` (Home Assistant
+        discovery); False when not connected."""
+        client = self._client  # set once CONNACK arrived, before ``connected`` is announced
+        if client is None:
+            return False
+        try:
+            await client.publish(topic, payload, qos=1, retain=retain, timeout=5)
+            return True
+        except aiomqtt.MqttError:
+            return False
+
+    async def close(self) -> None:
+        """Clean stop: say ``offline`` (retained) while still connected. A clean disconnect
+        discards the Last Will, so this publish is the only ``offline`` a stop leaves; it
+        is tried even when the session is still being set up."""
+        self._stopping = True
+        with contextlib.suppress(TimeoutError, aiomqtt.MqttError):
+            async with asyncio.timeout(3):  # not wait_for: it can swallow a cancellation on 3.11
+                sent = await self.publish_now("gateway/status", "offline", retain=True)
+                if not sent:
+                    log.warning("event=offline_not_published reason=not_connected")

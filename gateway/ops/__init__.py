@@ -1,0 +1,1 @@
+"""Running for years: health, systemd notify, the control socket, logs, periodic tests."""
