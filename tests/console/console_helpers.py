@@ -29,6 +29,15 @@ from gateway.core.ports import EventSink
 from gateway.journal.recorder import Recorder
 from gateway.journal.store import Journal
 
+CHROMIUM = "/usr/bin/chromium"
+#: --autoplay-policy: the documented desk and kiosk set-up, so a screen restarted at night
+#: sounds alarms without anyone clicking first
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--autoplay-policy=no-user-gesture-required",
+]
+
 #: cheap parameters, so a test login costs milliseconds (production hashes use the defaults)
 FAST = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 GUARD, GUARD_PASSWORD = "Nguyễn Văn An", "mật-khẩu-bảo-vệ"

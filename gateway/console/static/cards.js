@@ -125,7 +125,8 @@
     q(".actions").hidden = !operator;
     card.querySelectorAll("button.action[data-action]").forEach((b) => {
       const armed = b.dataset.armed && Number(b.dataset.armed) > Date.now();
-      b.textContent = armed ? t("escalate_confirm") : t(b.dataset.action);
+      const again = b.dataset.action === "escalate" && policeCalled(a);
+      b.textContent = armed ? t("escalate_confirm") : t(again ? "escalate_again" : b.dataset.action);
       b.classList.toggle("armed", !!armed);
       b.disabled = card.classList.contains("busy") || !allowed(a, b.dataset.action);
     });

@@ -52,6 +52,7 @@ window.CONSOLE_TEXTS = {
     ack: "Nhận xử lý",
     escalate: "Báo công an ngay",
     escalate_confirm: "Chạm lần nữa để báo công an",
+    escalate_again: "Báo lại công an",
     resolve: "Kết thúc",
     resolve_title: "Kết thúc báo động — kết quả:",
     outcomes: {
@@ -79,6 +80,8 @@ window.CONSOLE_TEXTS = {
     by: "bởi {by}",
     uptime: "Thời gian hoạt động",
     uptime_value: "{h} giờ {m} phút",
+    uptime_minutes: "{m} phút",
+    uptime_fresh: "vừa khởi động",
     version: "Phiên bản",
     backlog: "Sự kiện chờ gửi MQTT",
     disk: "Dung lượng trống",
@@ -200,6 +203,7 @@ window.CONSOLE_TEXTS = {
     ack: "Take",
     escalate: "Call police now",
     escalate_confirm: "Tap again to call the police",
+    escalate_again: "Call police again",
     resolve: "Resolve",
     resolve_title: "Resolve the alarm — outcome:",
     outcomes: {
@@ -227,6 +231,8 @@ window.CONSOLE_TEXTS = {
     by: "by {by}",
     uptime: "Running for",
     uptime_value: "{h} h {m} min",
+    uptime_minutes: "{m} min",
+    uptime_fresh: "just started",
     version: "Version",
     backlog: "Events waiting for MQTT",
     disk: "Free disk",

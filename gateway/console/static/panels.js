@@ -65,7 +65,9 @@
       ul.append(li);
     };
     const up = Math.floor(h.uptime_s || 0);
-    row(t("uptime"), t("uptime_value", { h: Math.floor(up / 3600), m: Math.floor((up % 3600) / 60) }));
+    const hours = Math.floor(up / 3600), minutes = Math.floor((up % 3600) / 60);
+    row(t("uptime"), up < 60 ? t("uptime_fresh")
+      : hours ? t("uptime_value", { h: hours, m: minutes }) : t("uptime_minutes", { m: minutes }));
     const mqtt = h.journal && h.journal.mqtt;
     if (mqtt) row(t("backlog"), String(mqtt.backlog), mqtt.backlog < 100);
     if (h.disk_free_mb != null) row(t("disk"), h.disk_free_mb + " MB", h.disk_free_mb > 200);
