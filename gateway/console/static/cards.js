@@ -24,6 +24,10 @@
   function policeState(a) {
     const l = live(a);
     const delivered = l.filter((e) => e.status === "delivered");
+    for (const [state, key] of [["closed", "police_closed"], ["on_scene", "police_on_scene"]]) {
+      const h = lastHistory(a, state);
+      if (h) return [t(key, { by: D.who(h.by) }).replace(/ — $/, ""), "p-ack"];
+    }
     if (a.state === "police_acknowledged") {
       const h = lastHistory(a, "police_acknowledged");
       return [t("police_ack", { by: h ? D.who(h.by) : "" }).replace(/ — $/, ""), "p-ack"];
