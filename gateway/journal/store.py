@@ -60,7 +60,10 @@ CREATE TABLE IF NOT EXISTS cursors (name TEXT PRIMARY KEY, position INTEGER NOT 
 """
 
 PAGE_SIZE = 1024
-RING_SIZE = 20_000  # recent committed events kept in memory so consumers rarely hit the disk
+#: recent committed events kept in memory so consumers rarely read the disk; a consumer
+#: further behind (a long broker outage) reads pages from the journal instead. Small, so the
+#: ring is a few MiB at most on a Pi that runs for years.
+RING_SIZE = 2_000
 
 
 @dataclass
@@ -264,13 +267,17 @@ class Journal:
         for body in batch.events:
             self._last_seq += 1
             full = {**body, "seq": self._last_seq}
-            text = json.dumps(full, ensure_ascii=False, separators=(",", ":"))
+            event = _event_from_body(full)
+            # encoded once: MQTT publishes event.to_json() as made here, and the body stored
+            # is that text plus the private ``_ts`` (unix seconds) appended
+            published = event.to_json()
+            text = f'{published[:-1]},"_ts":{json.dumps(full["_ts"])}}}'
             conn.execute(
                 "INSERT INTO events(seq, id, ts, type, device, alarm_id, body) VALUES (?,?,?,?,?,?,?)",
                 (self._last_seq, full["id"], full["_ts"], full["type"], full.get("device"),
                  full.get("alarm_id"), text),
             )
-            events.append(_event_from_body(full))
+            events.append(event)
         for topic, payload in batch.retained.items():
             self._retained_version += 1
             value = None if payload is None else _dump(payload)
