@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
-from gateway.core.clock import rfc3339
+from gateway.core.clock import parse_rfc3339, rfc3339
 from gateway.core.events import EventDraft, EventType
 
 RAISED = "raised"
@@ -172,12 +171,16 @@ def _entry(ts: float, state: str, by: str, note: str) -> dict[str, Any]:
     return entry
 
 
+def police_step(ts: float, state: str, by: str, note: str = "") -> dict[str, Any]:
+    """A ``history`` item for what the police did at a receiver without changing the
+    alarm's state: ``on_scene`` or ``closed`` (SPEC §6), marked ``"action": "police"``."""
+    return {**_entry(ts, state, by, note), "action": "police"}
+
+
 def _parse_ts(text: Any) -> float | None:
     """RFC 3339 UTC (as :func:`rfc3339` writes it) to unix seconds, or None."""
-    if not isinstance(text, str):
-        return None
     try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+        return parse_rfc3339(text) if isinstance(text, str) else None
     except ValueError:
         return None
 

@@ -7,6 +7,7 @@ already reported those.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gateway.config.values import check_url, resolve_path, secret_file_problem
+from gateway.core.sia import code_problems
 
 Problem = tuple[str, str]
 _PHONE = re.compile(r"^\+?[0-9]{6,15}$")
@@ -28,6 +30,7 @@ def cross_checks(raw: dict[str, Any], base: Path) -> list[Problem]:
         _mqtt,
         _policy,
         _escalation,
+        _dc09,
         _console,
     ]
     out: list[Problem] = []
@@ -226,17 +229,19 @@ def _policy(raw: dict[str, Any], base: Path) -> Iterator[Problem]:
 def _escalation(raw: dict[str, Any], base: Path) -> Iterator[Problem]:
     http = _section(raw, "escalation", "http")
     if http is not None:
-        for key in ("url", "drill_url"):
-            if key in http:
-                problem = check_url(http[key], ("http", "https"))
-                if problem:
-                    yield f"escalation.http.{key}", problem
-        secret = http.get("secret_file")
-        if isinstance(secret, str):
-            problem = _secret(base, secret)
-            if problem:
-                yield "escalation.http.secret_file", problem
-        yield from _existing_files(http, base, "escalation.http", ("ca_file",))
+        yield from _http_channel(http, base, "escalation.http", acks_default=False)
+    escalation = _section(raw, "escalation") or {}
+    urls = {http.get("url"): "escalation.http"} if http is not None else {}
+    ids: dict[Any, int] = {}
+    for i, receiver in _dicts(escalation, "receivers"):
+        where = f"escalation.receivers[{i}]"
+        yield from _http_channel(receiver, base, where, acks_default=True)
+        if receiver.get("id") in ids:
+            yield f"{where}.id", f"already used by escalation.receivers[{ids[receiver['id']]}]"
+        if receiver.get("url") in urls:
+            yield f"{where}.url", f"the same URL as {urls[receiver['url']]}"
+        ids.setdefault(receiver.get("id"), i)
+        urls.setdefault(receiver.get("url"), where)
     sms = _section(raw, "escalation", "sms")
     if sms is not None:
         if _section(raw, "modem") is None:
@@ -258,6 +263,67 @@ def _numbers(values: Any, where: str) -> Iterator[Problem]:
         if isinstance(number, str) and not _PHONE.match(re.sub(r"[\s.-]", "", number)):
             yield f"{where}[{i}]", f"not a phone number: {number!r}"
 
+
+def _http_channel(http: dict[str, Any], base: Path, where: str, *,
+                  acks_default: bool) -> Iterator[Problem]:
+    for key in ("url", "drill_url"):
+        if key in http:
+            problem = check_url(http[key], ("http", "https"))
+            if problem:
+                yield f"{where}.{key}", problem
+    secret = http.get("secret_file")
+    if isinstance(secret, str):
+        problem = _secret(base, secret)
+        if problem:
+            yield f"{where}.secret_file", problem
+    yield from _existing_files(http, base, where, ("ca_file",))
+    url = http.get("url")
+    if http.get("acks", acks_default) and isinstance(url, str) \
+            and not url.split("?")[0].rstrip("/").endswith("/v1/alarms"):
+        yield f"{where}.url", ("a police receiver's URL ends in /v1/alarms (its acks are "
+                               "polled beside it at /v1/acks)")
+
+
+def _dc09(raw: dict[str, Any], base: Path) -> Iterator[Problem]:
+    """Receiver names, key files (owner-only, 16/24/32 characters), code mapping, zones."""
+    dc09 = _section(raw, "escalation", "dc09")
+    if dc09 is None:
+        return
+    names: dict[str, int] = {}
+    for i, rcv in _dicts(dc09, "receivers"):
+        where = f"escalation.dc09.receivers[{i}]"
+        name = rcv.get("name")
+        if isinstance(name, str) and name in names:
+            yield f"{where}.name", f"{name!r} is already used by receivers[{names[name]}]"
+        names.setdefault(str(name), i)
+        key = rcv.get("key_file")
+        if isinstance(key, str):
+            problem = _dc09_key_problem(_resolve(base, key))
+            if problem:
+                yield f"{where}.key_file", problem
+    codes = dc09.get("codes")
+    for key, problem in code_problems(codes if isinstance(codes, dict) else {}):
+        yield f"escalation.dc09.codes.{key}", problem
+    zones: dict[int, int] = {}
+    for i, dev in _dicts(raw, "devices"):
+        zone = dev.get("zone", i + 1)
+        if isinstance(zone, int) and zone in zones:
+            yield f"devices[{i}].zone", (f"DC-09 zone {zone} is already devices[{zones[zone]}]'s"
+                                         " (a device's zone defaults to its position, from 1)")
+        zones.setdefault(zone, i)
+
+
+def _dc09_key_problem(path: Path) -> str | None:
+    problem = secret_file_problem(path)
+    if problem:
+        return problem
+    lines = path.read_bytes().splitlines()
+    key = lines[0].strip() if lines else b""
+    if len(key) not in (16, 24, 32):
+        return f"the key must be 16, 24 or 32 characters (AES-128/192/256), not {len(key)}"
+    if not key.isascii() or not key.decode("ascii").isprintable():
+        return "the key must be printable ASCII characters (as the receiving centre gives it)"
+    return None
 
 
 def _console(raw: dict[str, Any], base: Path) -> Iterator[Problem]:
@@ -282,3 +348,22 @@ def _console(raw: dict[str, Any], base: Path) -> Iterator[Problem]:
         problem = secret_file_problem(_resolve(base, key))
         if problem:
             yield "console.tls_key", problem
+    yield from _console_display(console, base)
+
+
+def _console_display(console: dict[str, Any], base: Path) -> Iterator[Problem]:
+    """Wall-screen access: real IP addresses, and a token file only its owner can read."""
+    addresses = console.get("display_addresses")
+    for i, address in enumerate(addresses if isinstance(addresses, list) else []):
+        try:
+            ipaddress.ip_address(address)
+        except (ValueError, TypeError):
+            yield f"console.display_addresses[{i}]", f"not an IP address: {address!r}"
+    token = console.get("display_token_file")
+    if isinstance(token, str):
+        path = _resolve(base, token)
+        problem = secret_file_problem(path)
+        if problem:
+            yield "console.display_token_file", problem
+        elif len((path.read_text(encoding="utf-8").strip().splitlines() or [""])[0]) < 16:
+            yield "console.display_token_file", "the token must be at least 16 characters"

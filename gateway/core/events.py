@@ -32,10 +32,12 @@ class EventType(StrEnum):
     ALARM_STATE = "alarm_state"
     ESCALATION_ATTEMPT = "escalation_attempt"
     POLICE_REPLY = "police_reply"
+    POLICE_ACK = "police_ack"  # an officer's step at a police receiver (SPEC §6)
     TROUBLE = "trouble"
     TROUBLE_CLEARED = "trouble_cleared"
     GATEWAY_START = "gateway_start"
     TEST_REPORT = "test_report"
+    LOGIN_FAILED = "login_failed"
 
 
 DEVICE_INPUT_TYPES = frozenset(
