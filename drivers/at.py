@@ -57,8 +57,14 @@ CME_ERRORS: TypingFinal = {
 PDU_URCS: TypingFinal = frozenset({"+CMT", "+CDS", "+CBM"})
 """URCs whose next line is a PDU that belongs to them."""
 BARE_URCS: TypingFinal = frozenset(
-    {"RING", "NO CARRIER", "RDY", "SMS DONE", "PB DONE", "SMS READY", "CALL READY"}
+    {"RING", "NO CARRIER", "RDY", "SMS DONE", "PB DONE", "SMS READY", "CALL READY", "BUSY",
+     "NO ANSWER", "NO DIALTONE"}
 )
+CALL_RESULTS: TypingFinal = frozenset({"BUSY", "NO ANSWER", "NO CARRIER", "NO DIALTONE"})
+"""V.250 call results: the final answer of a pending ``ATD`` (a module may end the dial
+with one), otherwise unsolicited (after ``ATD…;`` answered ``OK``)."""
+PREFIXED_URCS: TypingFinal = ("VOICE CALL:", "MISSED_CALL:")
+"""SIMCom's call URCs without a ``+``: never part of another command's answer."""
 PROMPTING: TypingFinal = frozenset({"+CMGS", "+CMGW", "+CMGC"})
 _PREFIX = re.compile(r"^AT([+&%$^*#][A-Z0-9]+)", re.IGNORECASE)
 
@@ -194,6 +200,8 @@ class AtParser:
             return
         p = self._pending
         final = parse_final(text)
+        if p is not None and text in CALL_RESULTS and p.command.upper().startswith("ATD"):
+            final = Final(text)
         if p is not None and text.upper() == p.command.upper():
             return  # the echo, before ATE0 took effect
         if p is not None and final is not None:
@@ -215,7 +223,7 @@ class AtParser:
 
 def _is_urc(text: str, prefix: str | None) -> bool:
     """Whether a line seen while a command is pending is unsolicited rather than its answer."""
-    if text in BARE_URCS:
+    if text in BARE_URCS or text.upper().startswith(PREFIXED_URCS):
         return True
     if not text.startswith("+"):
         return False  # a bare answer line (a PDU after +CMGR, ATI text)

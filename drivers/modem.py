@@ -22,6 +22,7 @@ import asyncio
 import inspect
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,11 +53,12 @@ from drivers.pdu import (
     normalize_number,
 )
 from drivers.serialport import PortOpener, keep_open, open_serial
+from drivers.voice import CALL_URCS, CallResult, place_call
 from gateway.core.backoff import Backoff
 from gateway.core.clock import SystemClock
 from gateway.core.ports import Clock, SmsHandler
 
-__all__ = ["Modem", "ModemError", "ModemSettings", "SmsHandler", "open_serial"]
+__all__ = ["CallResult", "Modem", "ModemError", "ModemSettings", "SmsHandler", "open_serial"]
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +82,7 @@ class ModemSettings:
     reassembly_timeout_s: float = 600.0  # a part missing this long: deliver what came
     country_code: str = "84"
     name: str = "modem"
+    call_poll_s: float = 1.0  # AT+CLCC while a call rings (its URCs are read at once)
 
 
 class _Exchange:
@@ -125,7 +128,9 @@ class Modem:
         self._rssi_dbm: int | None = None
         self._last_error: str | None = "not started"
         self._send_error: str | None = None
-        self._counts = {"sent": 0, "send_failures": 0, "received": 0, "reopens": 0}
+        self._counts = {"sent": 0, "send_failures": 0, "received": 0, "reopens": 0, "calls": 0}
+        self._call_lock = asyncio.Lock()  # one call at a time; SMS and replies go between
+        self._call_queue: asyncio.Queue[Urc] | None = None
 
     # -- public surface -----------------------------------------------------------------
 
@@ -164,6 +169,36 @@ class Modem:
         self._counts["sent"] += 1
         self._send_error = None
         return refs
+
+    async def call(self, number: str, ring_s: float, *,
+                   wanted: Callable[[], bool] = lambda: True) -> CallResult:
+        """Ring ``number`` (``0…`` read as ``+84…``) for up to ``ring_s`` seconds, hang up,
+        and say how it went (:mod:`drivers.voice`). Never raises for the call's outcome:
+        a modem that cannot dial gives ``error`` with the reason. Calls queue one behind the
+        other; SMS and incoming replies are served between the call's short commands.
+        ``wanted`` is asked about once a second while it rings: false hangs up."""
+        target = normalize_number(number, self._settings.country_code)
+        async with self._call_lock:
+            try:
+                result = await place_call(self, target, ring_s, monotonic=self._clock.monotonic,
+                                          poll_s=self._settings.call_poll_s, wanted=wanted)
+            finally:
+                self._call_queue = None
+        self._counts["calls"] += 1
+        log.info("event=call number=%s outcome=%s rang_s=%s", target, result.outcome,
+                 result.rang_s)
+        return result
+
+    async def at(self, command: str) -> Response:
+        """One command and its whole answer, once the modem is started (for calls)."""
+        await self._started_or_offline()
+        return await self._command(command)
+
+    def call_urcs(self) -> asyncio.Queue[Urc]:
+        """A fresh queue that receives the call URCs (``BUSY``, ``NO CARRIER``, ``+CLCC``,
+        ``VOICE CALL: …``) until the call in progress ends."""
+        self._call_queue = asyncio.Queue()
+        return self._call_queue
 
     async def _started_or_offline(self) -> None:
         if self._started.is_set():
@@ -495,7 +530,9 @@ class Modem:
 
     def _dispatch(self, event: Response | Prompt | Urc) -> None:
         exchange = self._exchange
-        if isinstance(event, Urc):
+        if isinstance(event, Urc) and event.name in CALL_URCS and self._call_queue is not None:
+            self._call_queue.put_nowait(event)  # the call reads it now, not behind a +CMGR
+        elif isinstance(event, Urc):
             self._urcs.put_nowait(event)
         elif exchange is None:
             return

@@ -11,6 +11,7 @@ from __future__ import annotations
 import cmd
 import json
 import shlex
+import time
 from typing import Any, TextIO
 
 from gateway.core.errors import GatewayError
@@ -145,6 +146,12 @@ class SimConsole(cmd.Cmd):
         times = int(words[2]) if len(words) > 2 else 1
         self.say(self._faults().modem_mode(words[0], code, times))
 
+    def do_phone(self, arg: str) -> None:
+        """phone answer|busy|reject|network_no_answer|ring [S]: how the police phones take
+        the gateway's wake-up calls (after S seconds, default 2; ring: until hung up)."""
+        words = self._args(arg, 1, "phone answer|busy|reject|network_no_answer|ring [S]")
+        self.say(self._faults().phone(words[0], float(words[1]) if len(words) > 1 else 2.0))
+
     def complete_modem(self, text: str, *ignored: Any) -> list[str]:
         return [m for m in MODEM_MODES if m.startswith(text)]
 
@@ -213,13 +220,17 @@ class SimConsole(cmd.Cmd):
             self.say("no alarms")
 
     def do_police(self, arg: str) -> None:
-        """police: what the police received: HTTP requests (answer and message) and SMS
-        texts as a phone shows them."""
+        """police: what the police received, in one timeline: HTTP requests (answer and
+        message), SMS as the phone shows them (with the parts they took) and calls (how
+        each ended)."""
         items = self.site.police()
         for m in items:
+            when = time.strftime("%H:%M:%S", time.localtime(m.at)) if m.at else "--:--:--"
             drill = " [drill]" if m.drill else ""
-            self.say(f"{m.channel.upper():<4} {m.target} -> {m.answer}{drill}")
-            self.say(f"     {m.text}")
+            parts = f" ({m.parts} SMS)" if m.channel == "sms" else ""
+            self.say(f"{when} {m.channel.upper():<4} {m.target} -> {m.answer}{parts}{drill}")
+            if m.text:
+                self.say(f"         {m.text}")
         if not items:
             self.say("the police have received nothing")
 

@@ -64,7 +64,7 @@ class Demo:
         self.modem: Any = None
         self.hotline: Any = None
         self.after_s = 0
-        self._shown_sms = 0
+        self.shown_sms = 0
 
     async def pause(self, seconds: float) -> None:
         await asyncio.sleep(seconds / 4 if self.fast else seconds)
@@ -89,11 +89,21 @@ class Demo:
                 if sms and http:
                     break
                 await asyncio.sleep(0.02)
-        for message in self.modem.sent_messages()[self._shown_sms:]:
+        self.show_sms()
+
+    def show_sms(self) -> None:
+        """Each SMS not shown yet, as the police phone shows it, with the parts it took."""
+        for message in self.modem.sent_messages()[self.shown_sms:]:
             self.timeline.say(f"police phone {message.number} shows ({message.parts} SMS):")
             for line in message.text.splitlines():
                 print(f"{'':16}│ {line}", flush=True)
-        self._shown_sms = len(self.modem.sent_messages())
+        self.shown_sms = len(self.modem.sent_messages())
+
+    async def wait_for(self, check: Callable[[], Any], timeout: float = 20.0) -> Any:
+        async with asyncio.timeout(timeout):
+            while not (value := check()):  # noqa: ASYNC110 - the simulators are polled
+                await asyncio.sleep(0.02)
+        return value
 
     async def command(self, alarm_id: str, payload: dict[str, Any]) -> dict[str, Any]:
         """A security desk command, through the same path as MQTT ``alarm/<id>/set``."""
@@ -128,10 +138,17 @@ async def scene_police(demo: Demo) -> None:
                       "before the police are called")
     alarm = await demo.wait_alarm(lambda a: a["state"] == "escalated", demo.after_s + 20)
     await demo.wait_police(alarm["code"])
+    await demo.wait_for(demo.modem.active_calls)
+    demo.timeline.say(f"police phone {POLICE_PHONE} rings: the wake-up call after the SMS")
     Timeline.scene(f"2. The ward police reply \"OK {alarm['code']}\" from {POLICE_PHONE}")
     demo.timeline.reset()
     demo.modem.deliver_sms(POLICE_PHONE, f"ok {alarm['code']}")
     await demo.wait_alarm(lambda a: a["state"] == "police_acknowledged", 20)
+    await demo.wait_for(lambda: len(demo.modem.sent_messages()) > demo.shown_sms)
+    demo.show_sms()  # the confirmation
+    [call] = await demo.wait_for(lambda: [c for c in demo.modem.calls() if not c.up])
+    demo.timeline.say(f"the call to {call.number} ended: hung up by the {call.hung_up_by}, "
+                      "the police had answered")
     Timeline.scene("3. The security desk resolves the alarm")
     demo.timeline.reset()
     note = "Người nhà bệnh nhân đã bình tĩnh; công an phường đã đến."
@@ -166,6 +183,7 @@ def demo_config(folder: Path, port: int, hotline_url: str, modem_port: str,
     raw["escalation"] = {
         "http": {"url": hotline_url, "secret_file": str(secret), "timeout_s": 5},
         "sms": {"numbers": [POLICE_PHONE]},
+        "voice": {"numbers": [POLICE_PHONE], "ring_s": 30},
     }
     raw["modem"] = {"port": modem_port, "poll_s": 5}
     return validate_config(raw, base_dir=EXAMPLE.parent)

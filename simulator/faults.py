@@ -96,6 +96,18 @@ class Faults:
             return f"the next {times} send(s) answer +CMS ERROR: {code}"
         raise CommandError(f"modem: one of {', '.join(MODEM_MODES)}, not {mode!r}")
 
+    def phone(self, behaviour: str, after_s: float = 2.0) -> str:
+        """How the police phones answer the gateway's calls from now on."""
+        from simulator.voice import BEHAVIOURS
+
+        modem = self._need(self.modem, "a modem ([modem])")
+        if behaviour not in BEHAVIOURS:
+            raise CommandError(f"phone: one of {', '.join(BEHAVIOURS)}, not {behaviour!r}")
+        modem.set_call_behaviour(behaviour, after_s)
+        if behaviour == "ring":
+            return "police phones ring until the gateway hangs up"
+        return f"police phones: {behaviour} after {after_s:g} s"
+
     def sms_from(self, sender: str, text: str) -> str:
         modem = self._need(self.modem, "a modem ([modem])")
         modem.deliver_sms(sender, text)

@@ -26,6 +26,7 @@ from typing import NamedTuple
 
 from drivers.at import CME_ERRORS, CMS_ERRORS, REGISTERED
 from drivers.pdu import PduError, Reassembler, decode_submit, encode_deliver
+from simulator.voice import SimCall, VoiceLine
 
 CTRL_Z, ESC = 0x1A, 0x1B
 VN_TIME = timezone(timedelta(hours=7))
@@ -37,6 +38,17 @@ class SentSms(NamedTuple):
     number: str
     text: str
     parts: int
+
+
+class Heard(NamedTuple):
+    """One thing the police phone got, for the console's timeline: ``kind`` ``sms`` (with
+    its ``parts``) or ``call`` (``text`` is how it ended), at ``wall`` (unix s)."""
+
+    wall: float
+    kind: str
+    number: str
+    text: str
+    parts: int = 0
 
 
 class ModemSimulator:
@@ -63,6 +75,8 @@ class ModemSimulator:
         self._lock = threading.RLock()
         self._stored: dict[int, tuple[int, str]] = {}  # index -> (stat 0 unread / 1 read, pdu)
         self._sent: list[SentSms] = []
+        self._sent_wall: list[float] = []
+        self.voice = VoiceLine(clock, time.time)
         self._commands: list[str] = []
         self._clock = clock
         self._timed: list[tuple[float, str]] = []
@@ -166,6 +180,30 @@ class ModemSimulator:
                 self._write_lines(urcs)
             return indices
 
+    def set_call_behaviour(self, behaviour: str, after_s: float = 2.0) -> None:
+        """How the next calls' far end behaves: ``answer``, ``busy``, ``reject``,
+        ``network_no_answer`` (each after ``after_s``) or ``ring`` (until hung up)."""
+        with self._lock:
+            self.voice.behave(behaviour, after_s)
+
+    def calls(self) -> list[SimCall]:
+        """Every call dialled, in order (copies)."""
+        with self._lock:
+            self.voice.tick()
+            return [SimCall(**vars(c)) for c in self.voice.calls]
+
+    def active_calls(self) -> list[SimCall]:
+        return [c for c in self.calls() if c.up]
+
+    def timeline(self) -> list[Heard]:
+        """What the police phones got, SMS and calls, by time."""
+        with self._lock:
+            items = [Heard(w, "sms", m.number, m.text, m.parts)
+                     for w, m in zip(self._sent_wall, self._sent, strict=True)]
+            items += [Heard(c.wall, "call", c.number, c.outcome or "ringing")
+                      for c in self.voice.calls]
+        return sorted(items, key=lambda h: h.wall)
+
     def sent_messages(self) -> list[SentSms]:
         with self._lock:
             return list(self._sent)
@@ -191,9 +229,17 @@ class ModemSimulator:
     def _serve(self) -> None:
         assert self._wake is not None
         while True:
-            ready, _, _ = select.select([self._master, self._wake[0]], [], [])
+            with self._lock:
+                due = self.voice.next_due_in()
+            ready, _, _ = select.select([self._master, self._wake[0]], [], [], due)
+            with self._lock:
+                urcs = self.voice.tick()
+                if urcs and not self.silent:
+                    self._write_lines(urcs)
             if self._wake[0] in ready:
                 return
+            if self._master not in ready:
+                continue
             try:
                 data = os.read(self._master, 4096)
             except BlockingIOError:
@@ -328,8 +374,27 @@ class ModemSimulator:
         whole = self._joiner.add(sms, now=0.0)
         if whole is not None:
             self._sent.append(SentSms(whole.number, whole.text, whole.total))
+            self._sent_wall.append(time.time())
         self._mr = (self._mr + 1) % 256
         self._reply([f"+CMGS: {self._mr}"], "OK")
+
+    def _dial(self, number: str) -> None:
+        """``ATD<number>;``: a voice call, ``OK`` at once (the semicolon: voice, command
+        mode kept); refused without SIM or network, as a module does."""
+        if not self.sim:
+            return self._reply([], self._error("CME", 10))
+        if self.creg not in REGISTERED and self.cereg not in REGISTERED:
+            return self._reply([], self._error("CME", 30))
+        if self.voice.active():
+            return self._reply([], self._error("CME", 3))  # one call at a time here
+        self.voice.dial(number)
+        self._reply([], "OK")
+
+    def _hang_up(self) -> None:
+        ended = self.voice.hang_up()
+        self._reply([], "OK")
+        if ended:
+            self._write_lines(ended)
 
     def _cmgr(self, index: str) -> None:
         entry = self._stored.get(int(index))
@@ -369,5 +434,8 @@ _HANDLERS: list[tuple[str, Callable[..., None]]] = [
     (r"\+CMGR=([0-9]{1,3})", ModemSimulator._cmgr),
     (r"\+CMGD=([0-9]{1,3})(?:,([0-4]))?", ModemSimulator._cmgd),
     (r"\+CMGL=([0-4])", ModemSimulator._cmgl),
+    (r"D([+0-9*#]{3,20});", ModemSimulator._dial),
+    (r"\+CLCC", lambda sim: sim._reply(sim.voice.clcc(), "OK")),
+    (r"\+CHUP|H0?", ModemSimulator._hang_up),
 ]
 """Command bodies (after ``AT``, upper case) and their handlers; others answer ``ERROR``."""

@@ -45,15 +45,18 @@ LED_NAMES = {0: "off", 1: "received", 2: "security ack", 3: "police notified", 4
 
 @dataclass(frozen=True, slots=True)
 class PoliceMessage:
-    """What reached the (simulated) police: one HTTP request or one SMS as a phone shows it."""
+    """What reached the (simulated) police: one HTTP request, one SMS as a phone shows it
+    (``parts``: the SMS it took), or one call (``answer``: how it ended); ``at`` unix s."""
 
-    channel: str  # "http" | "sms"
+    channel: str  # "http" | "sms" | "call"
     target: str  # URL path or phone number
     text: str
     drill: bool
     device: str | None
-    answer: str  # HTTP status / "hang" / "garbage"; "sent" for SMS
+    answer: str  # HTTP status / "hang" / "garbage"; "sent" for SMS; a call's outcome
     body: dict[str, Any] | None = None
+    at: float = 0.0
+    parts: int = 0
 
 
 class SimulatedSite:
@@ -323,17 +326,23 @@ class SimulatedSite:
 
     # -- what the police received ------------------------------------------------------
     def police(self) -> list[PoliceMessage]:
-        """Every HTTP request the hotline saw, then every SMS the modem sent."""
+        """Every HTTP request the hotline saw, every SMS the modem sent and every call it
+        made, in one timeline by time."""
         out = []
         for r in self.hotline.requests() if self.hotline else []:
             body = r.body or {}
             out.append(PoliceMessage("http", r.path, str(body.get("message", "")),
                                      bool(body.get("drill")), body.get("device"),
-                                     str(r.answer), r.body))
-        for sms in self.modem.sent_messages() if self.modem else []:
-            out.append(PoliceMessage("sms", sms.number, sms.text,
-                                     sms.text.startswith("[DIỄN TẬP]"), None, "sent"))
-        return out
+                                     str(r.answer), r.body, at=r.at))
+        for heard in self.modem.timeline() if self.modem else []:
+            if heard.kind == "sms":
+                out.append(PoliceMessage("sms", heard.number, heard.text,
+                                         heard.text.startswith("[DIỄN TẬP]"), None, "sent",
+                                         at=heard.wall, parts=heard.parts))
+            else:
+                out.append(PoliceMessage("call", heard.number, "", False, None, heard.text,
+                                         at=heard.wall))
+        return sorted(out, key=lambda m: m.at)
 
     def deliveries(self) -> list[dict[str, Any]]:
         """HTTP bodies the hotline accepted, each ``Idempotency-Key`` once."""

@@ -23,6 +23,10 @@ def test_demo_runs_and_shows_commit_before_publish() -> None:
     assert "police hotline: HTTP POST received (signature ok=True" in text
     assert "police phone +84912000113 shows" in text and "Khoa Cấp cứu" in text
     assert "state=police_acknowledged" in text
+    assert "shows (1 SMS)" in text and "KHẨN CẤP" in text  # the alarm in one part
+    assert "rings: the wake-up call after the SMS" in text
+    assert "│ Đã nhận OK " in text  # the confirmation, as the phone shows it
+    assert "hung up by the gateway" in text
     assert "resolve by Bảo vệ Trần Văn Bình: accepted" in text
     assert "state=resolved" in text
 

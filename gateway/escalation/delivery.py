@@ -196,6 +196,8 @@ class SmsRunner:
         self._backoff = backoff
         self._lanes: dict[str, _Lane] = {}
         self.sent = 0
+        #: called once an SMS went out (the wake-up call follows it); never awaited
+        self.after_send: Callable[[dict[str, Any], dict[str, Any]], None] | None = None
 
     async def deliver(self, plan: dict[str, Any], d: dict[str, Any]) -> None:
         lane = self._lanes.setdefault(d["target"], _Lane())
@@ -233,6 +235,8 @@ class SmsRunner:
             return False
         lane.last_sent = self._clock.monotonic()
         self.sent += 1
+        if self.after_send is not None:
+            self.after_send(plan, d)
         await self._reporter.attempt(plan, d, attempt, "delivered", False,
                                      delivered_at=rfc3339(self._clock.wall()))
         await self._reporter.trouble_off("modem")

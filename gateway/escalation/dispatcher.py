@@ -25,6 +25,7 @@ from gateway.config.schema import SiteConfig
 from gateway.core.clock import parse_rfc3339
 from gateway.core.events import Event, EventDraft, EventType
 from gateway.core.ports import Clock, EventSink, SmsHandler
+from gateway.escalation.calls import CallRunner
 from gateway.escalation.delivery import AnswerRunner, HttpRunner, Reporter, SmsRunner
 from gateway.escalation.outbound import Outbound
 from gateway.journal.store import Journal, Subscription
@@ -76,6 +77,11 @@ class Dispatcher:
                              config.escalation.sms.min_interval_s
                              if config.escalation.sms else 0) if sms else None
         self.answers = AnswerRunner(config, sms, outbound, self.reporter, engine, clock)
+        voice = config.escalation.voice
+        self.calls = CallRunner(voice, sms, self.reporter, engine, clock) if (
+            voice is not None and voice.numbers and hasattr(sms, "call")) else None
+        if self.sms is not None and self.calls is not None:
+            self.sms.after_send = self.calls.after_sms  # the call follows the SMS
         self.dc09 = dc09(self.reporter, sleep, retry_pause_s) if dc09 is not None else None
         self.plans_seen = 0
 
@@ -107,6 +113,8 @@ class Dispatcher:
                 sub.advance(self._low_water())
         finally:
             self._journal.remove_listener(wake.set)
+            if self.calls is not None:
+                await self.calls.stop()
             for task in list(self._inflight.values()):
                 task.cancel()
             with contextlib.suppress(BaseException):

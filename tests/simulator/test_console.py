@@ -83,7 +83,8 @@ def test_hold_release_and_drill_from_the_console(site: SimulatedSite) -> None:
     until(lambda: any(m.device == "exam-room-3" and m.body and m.body["type"] == "duress"
                       for m in site.police()))
     out = session(site, "release exam-room-3", "drill er-desk-1", "modem offline",
-                  "modem online", "quit", "press er-desk-1")
+                  "modem online", "phone busy 1", "phone sing", "quit", "press er-desk-1")
+    assert "police phones: busy after 1 s" in out and "error: phone: one of answer" in out
     assert "released exam-room-3" in out
     assert "drill alarm" in out and "raised on er-desk-1" in out
     assert "modem silent" in out and "modem online and registered" in out
