@@ -18,6 +18,7 @@ from gateway.core.clock import SystemClock
 from gateway.core.events import EventDraft, EventType
 from gateway.core.ports import Clock, InputSource
 from gateway.devices.state import DeviceStates
+from gateway.features.builders import BUILDERS
 from gateway.journal.recorder import Recorder
 from gateway.journal.store import Batch, Journal
 from gateway.mqtt.link import CONSUMER as MQTT_CONSUMER
@@ -76,7 +77,7 @@ class Gateway:
         self.recorder.add_processor(self.devices)
         self._build_gpio()
         self._build_control()
-        for build in _builders():
+        for build in BUILDERS:
             await build(self)
         self._build_health()
 
@@ -100,7 +101,7 @@ class Gateway:
         self.control.register("ping", self._cmd_ping)
         self.control.register("status", self._cmd_status)
         if self.simulate and self.gpio is not None:
-            from gateway.ops.sim_control import register_sim_commands
+            from gateway.features.sim_control import register_sim_commands
 
             register_sim_commands(self)
 
@@ -195,19 +196,6 @@ async def _cancel_all(tasks: list[asyncio.Task[Any]], within_s: float = 5.0) -> 
         for task in pending:
             task.cancel()
         await asyncio.wait(pending, timeout=0.2)
-
-
-def _builders() -> list[Callable[[Gateway], Coroutine[Any, Any, None]]]:
-    """The feature builders listed in :mod:`gateway.features`, imported on demand."""
-    import importlib
-
-    from gateway.features import BUILDERS
-
-    out = []
-    for spec in BUILDERS:
-        module, _, name = spec.partition(":")
-        out.append(getattr(importlib.import_module(module), name))
-    return out
 
 
 def _version() -> str:

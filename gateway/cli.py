@@ -15,7 +15,7 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from gateway import __version__
-from gateway.config.schema import SiteConfig, load_config
+from gateway.config.schema import SiteConfig
 from gateway.core.errors import CommandError, ConfigError, GatewayError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -87,7 +87,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _load(args: argparse.Namespace) -> SiteConfig:
-    return load_config(args.config)
+    from gateway.preflight import load_site
+
+    return load_site(args.config)
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
@@ -98,6 +100,10 @@ def cmd_check_config(args: argparse.Namespace) -> int:
             print(line)
         return EXIT_USAGE
     print(f"{args.config}: OK ({len(config.wards)} wards, {len(config.devices)} devices)")
+    from gateway.alarms.policy import duress_summary
+
+    for line in duress_summary(config):
+        print(line)
     return EXIT_OK
 
 

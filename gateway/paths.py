@@ -12,6 +12,7 @@ from gateway.config.schema import SiteConfig
 
 JOURNAL_FILE = "journal.sqlite3"
 CONTROL_SOCKET = "control.sock"
+REGISTRY_FILE = "registry.json"
 
 
 def storage_dir(config: SiteConfig) -> Path:
@@ -27,6 +28,11 @@ def journal_path(config: SiteConfig) -> Path:
 def control_path(config: SiteConfig) -> Path:
     """The control socket (owner-only Unix socket) of the running gateway."""
     return storage_dir(config) / CONTROL_SOCKET
+
+
+def registry_path(config: SiteConfig) -> Path:
+    """The serial node registry (tinydb, atomic storage)."""
+    return storage_dir(config) / REGISTRY_FILE
 
 
 #: ``alarm-gateway simulate`` keeps a simulated run apart from the site's own files: its

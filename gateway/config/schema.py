@@ -10,16 +10,19 @@ Relative paths are read relative to the config file's folder.
 
 from __future__ import annotations
 
+import difflib
 import os
-import stat
+import re
 import tomllib
+import typing
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from gateway.config.checks import cross_checks
+from gateway.config.values import resolve_path
 from gateway.core.errors import ConfigError
 
 Ident = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
@@ -104,8 +107,12 @@ PolicyMode = Literal["immediate", "unacknowledged_after", "never"]
 
 
 class PolicyRule(_Strict):
+    """A press rule, or (``alarm = "duress"``) a duress rule: only a duress rule applies to
+    duress alarms (a HOLD, any press of a duress button); a press rule never does."""
+
     ward: str | None = None
     kind: DeviceKind | None = None
+    alarm: Literal["duress"] | None = None
     mode: PolicyMode
     after_s: int = Field(default=60, ge=1, le=3600)
 
@@ -116,13 +123,27 @@ class MassAlarm(_Strict):
 
 
 class Policy(_Strict):
+    """``duress`` is the site's duress setting (``hold`` is its older name); ``after_s``
+    (seconds) is the security desk's window for ``unacknowledged_after``."""
+
     default: PolicyMode = "unacknowledged_after"
     after_s: int = Field(default=60, ge=1, le=3600)
-    hold: PolicyMode = "immediate"
+    duress: PolicyMode | None = None
+    hold: PolicyMode | None = None
     delivery: Literal["dual", "fallback"] = "dual"
     fallback_after_s: int = Field(default=20, ge=1, le=3600)
     rules: list[PolicyRule] = Field(default_factory=list)
     mass_alarm: MassAlarm = MassAlarm()
+
+    @property
+    def duress_mode(self) -> PolicyMode:
+        """The site's duress setting: ``duress``, else ``hold``, else ``immediate``."""
+        return self.duress or self.hold or "immediate"
+
+    @property
+    def duress_key(self) -> str:
+        """The key that set :attr:`duress_mode`, for messages and the journal."""
+        return "policy.hold" if self.duress is None and self.hold else "policy.duress"
 
 
 class HttpChannel(_Strict):
@@ -220,10 +241,11 @@ class SiteConfig(_Strict):
     def ward(self, ward_id: str) -> Ward | None:
         return next((w for w in self.wards if w.id == ward_id), None)
 
-    def resolve(self, path: str) -> Path:
-        """A config-relative path made absolute against the config file's folder."""
-        p = Path(path).expanduser()
-        return p if p.is_absolute() else Path(self.base_dir) / p
+    def resolve(self, path: str | os.PathLike[str]) -> Path:
+        """A config-relative path made absolute against the config file's folder: the one
+        place every path of the config is resolved (:func:`resolve_path`)."""
+        return resolve_path(self.base_dir, path)
+
 
 
 def load_config(path: str | os.PathLike[str]) -> SiteConfig:
@@ -257,8 +279,27 @@ def validate_config(raw: dict[str, Any], base_dir: Path | str = ".") -> SiteConf
         errors.extend(_pydantic_errors(exc))
     errors.extend(_cross_checks(raw, Path(base_dir)))
     if errors or config is None:
-        raise ConfigError(_unique(errors))
+        raise ConfigError(_unique([_name_device(raw, e) for e in errors]))
     return config
+
+
+_DEVICE_PATH = re.compile(r"^devices\[(\d+)\]")
+
+
+def _name_device(raw: dict[str, Any], error: tuple[str, str]) -> tuple[str, str]:
+    """A problem of ``devices[i]`` also names the device's id: nobody counts to the 37th
+    ``[[devices]]`` table in a long file."""
+    path, reason = error
+    match = _DEVICE_PATH.match(path)
+    devices = raw.get("devices")
+    if match is None or path.endswith("].id") or not isinstance(devices, list):
+        return error
+    index = int(match.group(1))
+    device = devices[index] if index < len(devices) else None
+    dev_id = device.get("id") if isinstance(device, dict) else None
+    if not isinstance(dev_id, str) or not dev_id:
+        return error
+    return path, f"{reason} (device {dev_id!r})"
 
 
 def key_path(loc: Iterable[int | str]) -> str:
@@ -278,7 +319,7 @@ def _pydantic_errors(exc: ValidationError) -> list[tuple[str, str]]:
         loc = [p for p in err["loc"] if not (isinstance(p, str) and "[" in p)]
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
-            msg = "unknown key"
+            msg = "unknown key" + _did_you_mean(loc)
         elif err["type"] == "missing":
             msg = "is required"
         elif err["type"] == "literal_error":
@@ -289,53 +330,48 @@ def _pydantic_errors(exc: ValidationError) -> list[tuple[str, str]]:
     return out
 
 
+def _did_you_mean(loc: list[int | str]) -> str:
+    """``" (did you mean 'after_s'?)"`` when an unknown key is close to a known one."""
+    if not loc or not isinstance(loc[-1], str):
+        return ""
+    model: Any = SiteConfig
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part) if _is_model(model) else None
+        if field is None:
+            return ""
+        model = _model_in(field.annotation)
+        if model is None:
+            return ""
+    known = [name for name in model.model_fields if name != "base_dir"]
+    close = difflib.get_close_matches(loc[-1], known, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _is_model(value: Any) -> bool:
+    return isinstance(value, type) and issubclass(value, BaseModel)
+
+
+def _model_in(annotation: Any) -> Any:
+    """The model class inside ``Model``, ``Model | None`` or ``list[Model]``, or None."""
+    if _is_model(annotation):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
 def _unique(errors: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return list(dict.fromkeys(errors))
 
 
 def _cross_checks(raw: dict[str, Any], base: Path) -> list[tuple[str, str]]:
-    from gateway.config.checks import cross_checks
-
     return cross_checks(raw, base)
-
-
-def secret_file_problem(path: Path) -> str | None:
-    """Why a secret file cannot be used, or None: it must exist, be a readable regular file,
-    and be readable by its owner only (no group or other permission bits)."""
-    try:
-        st = path.stat()
-    except FileNotFoundError:
-        return f"file {path} does not exist"
-    except OSError as exc:
-        return f"file {path} cannot be read ({exc.strerror})"
-    if not stat.S_ISREG(st.st_mode):
-        return f"{path} is not a regular file"
-    if st.st_mode & 0o077:
-        return f"file {path} is readable by others (mode {st.st_mode & 0o777:o}); chmod 600 it"
-    if not os.access(path, os.R_OK):
-        return f"file {path} is not readable by this user"
-    return None
-
 
 def read_secret(config: SiteConfig, path: str) -> str:
     """The first line of a secret file, stripped; the file was checked at load time."""
     text = config.resolve(path).read_text(encoding="utf-8")
     return text.splitlines()[0].strip() if text.strip() else ""
-
-
-def check_url(url: Any, schemes: tuple[str, ...]) -> str | None:
-    """Why ``url`` is not a usable URL with one of ``schemes``, or None."""
-    if not isinstance(url, str):
-        return "must be a string"
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        return f"not a valid URL ({exc})"
-    if parts.scheme not in schemes:
-        return f"scheme must be one of {', '.join(s + '://' for s in schemes)}, not {url!r}"
-    if not parts.hostname:
-        return f"has no host: {url!r}"
-    if port == 0:
-        return "port 0 is not valid"
-    return None

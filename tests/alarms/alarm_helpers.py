@@ -98,7 +98,7 @@ class Harness:
 
     def fire_timers(self) -> list[EventDraft]:
         out: list[EventDraft] = []
-        for draft in self.engine.on_timer(self.clock.wall()):
+        for draft in self.engine.on_timer(self.clock.monotonic()):
             out.extend(self.record(draft))
         return out
 
@@ -152,8 +152,9 @@ def alarm_site(tmp_path: Path, broker_port: int, *, hotline_url: str | None = No
     return write_site(tmp_path, broker_port, extra, devices)
 
 
-def run_gateway(config_path: Path, body: Any, factory: Any = None) -> None:
-    """Run an in-process gateway on MockFactory around ``await body(gw, factory)``."""
+def run_gateway(config_path: Path, body: Any, factory: Any = None, clock: Any = None) -> None:
+    """Run an in-process gateway on MockFactory around ``await body(gw, factory)``;
+    ``clock`` replaces the system clock (e.g. a SteppedClock)."""
     import asyncio
 
     from gpiozero.pins.mock import MockFactory
@@ -163,7 +164,7 @@ def run_gateway(config_path: Path, body: Any, factory: Any = None) -> None:
 
     async def main() -> None:
         pins = factory or MockFactory()
-        gw = Gateway(load_config(config_path), simulate=True, pin_factory=pins)
+        gw = Gateway(load_config(config_path), simulate=True, pin_factory=pins, clock=clock)
         stop = asyncio.Event()
         task = asyncio.create_task(gw.run(stop))
         await asyncio.wait_for(gw.ready.wait(), 10)

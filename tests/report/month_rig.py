@@ -36,7 +36,7 @@ from gateway.escalation.http import HttpChannel
 from gateway.escalation.wire import RetryPolicy
 from gateway.journal.recorder import Recorder
 from gateway.journal.store import Journal
-from gateway.ops.operations import TroubleWatch
+from gateway.features.operations import TroubleWatch
 from gateway.serialbus.logic import supervision_draft
 from simulator.hotline import HotlineServer
 from simulator.modem import ModemSimulator
@@ -289,7 +289,7 @@ class MonthRig:
                                                           "oldest_undelivered_age_s": 0}}})
 
     async def periodic_test(self) -> None:
-        """The periodic test report, as ``gateway.ops.operations`` journals it."""
+        """The periodic test report, as ``gateway.features.operations`` journals it."""
         await self.recorder.record(EventDraft(EventType.TEST_REPORT,
                                               detail={"periodic": True, "period_h": 24}))
 
