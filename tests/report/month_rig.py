@@ -34,9 +34,9 @@ from gateway.devices.state import DeviceStates
 from gateway.escalation.dispatcher import Dispatcher, reply_sink
 from gateway.escalation.http import HttpChannel
 from gateway.escalation.wire import RetryPolicy
+from gateway.features.operations import TroubleWatch
 from gateway.journal.recorder import Recorder
 from gateway.journal.store import Journal
-from gateway.features.operations import TroubleWatch
 from gateway.serialbus.logic import supervision_draft
 from simulator.hotline import HotlineServer
 from simulator.modem import ModemSimulator
