@@ -11,7 +11,7 @@ from typing import Any
 
 from gateway.report.render import TEMPLATES as GATEWAY_TEMPLATES
 from gateway.report.render import css_string
-from gateway.report.texts import Lang, Texts
+from gateway.report.texts import KINDS, Lang, Texts
 from receiver.report import StationAlarm, StationReport
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -74,6 +74,9 @@ class StationView:
 
     def step(self, key: str) -> str:
         return STEP_NAMES[key][self._i]
+
+    def kind(self, alarm_type: str) -> str:
+        return self.texts.pick(KINDS, alarm_type)
 
     def dur(self, seconds: float | None) -> str:
         return self.texts.duration(seconds)
