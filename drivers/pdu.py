@@ -25,35 +25,23 @@ from datetime import datetime, timedelta, timezone
 from typing import Final, Literal
 
 from gateway.core.errors import GatewayError
-
-Alphabet = Literal["gsm7", "8bit", "ucs2"]
-
-GSM_BASIC: Final = (
-    "@£$¥èéùìòÇ\nØø\rÅå"
-    "Δ_ΦΓΛΩΠΨΣΘΞ\x1bÆæßÉ"
-    " !\"#¤%&'()*+,-./"
-    "0123456789:;<=>?"
-    "¡ABCDEFGHIJKLMNO"
-    "PQRSTUVWXYZÄÖÑÜ§"
-    "¿abcdefghijklmno"
-    "pqrstuvwxyzäöñüà"
+from gateway.core.smstext import (
+    ESC,
+    GSM_BASIC,
+    GSM_EXTENSION,
+    PART_LIMIT,
+    SINGLE_LIMIT,
+    Alphabet,
+    gsm_septets,
+    split_text,
 )
-"""The GSM 03.38 default alphabet, indexed by septet; ``0x1B`` is the escape, not a char."""
 
-GSM_EXTENSION: Final = {
-    0x0A: "\x0c", 0x14: "^", 0x28: "{", 0x29: "}", 0x2F: "\\",
-    0x3C: "[", 0x3D: "~", 0x3E: "]", 0x40: "|", 0x65: "€",
-}  # fmt: skip
-"""Characters reached through the escape ``0x1B``; each costs two septets."""
+__all__ = ["ESC", "GSM_BASIC", "GSM_EXTENSION", "PART_LIMIT", "SINGLE_LIMIT", "Alphabet",
+           "Assembled", "Concat", "PduError", "Reassembler", "Sms", "SubmitPdu",
+           "decode_deliver", "decode_submit", "encode_deliver", "encode_submit",
+           "gsm_septets", "gsm_text", "normalize_number", "pack_septets", "split_text",
+           "unpack_septets"]
 
-ESC: Final = 0x1B
-_TO_BASIC: Final = {ch: i for i, ch in enumerate(GSM_BASIC) if i != ESC}
-_TO_EXT: Final = {ch: code for code, ch in GSM_EXTENSION.items()}
-
-SINGLE_LIMIT: Final = {"gsm7": 160, "ucs2": 70}
-"""Units in a message sent as one part: septets (GSM 7-bit) or UTF-16 code units (UCS2)."""
-PART_LIMIT: Final = {"gsm7": 153, "ucs2": 67}
-"""Units per part of a concatenated message (6 header octets taken from 140)."""
 MAX_PARTS: Final = 255
 VALIDITY_ONE_DAY: Final = 0xA7
 """TP-VP, relative format: 167 means 24 hours (TS 23.040 §9.2.3.12.1)."""
@@ -154,19 +142,6 @@ def _bcd_digits(raw: bytes, count: int) -> str:
 # -- GSM 7-bit ---------------------------------------------------------------------------
 
 
-def gsm_septets(text: str) -> list[int] | None:
-    """The septets for ``text`` in the default alphabet, or None if a character is missing."""
-    out: list[int] = []
-    for ch in text:
-        if ch in _TO_BASIC:
-            out.append(_TO_BASIC[ch])
-        elif ch in _TO_EXT:
-            out += (ESC, _TO_EXT[ch])
-        else:
-            return None
-    return out
-
-
 def gsm_text(septets: Sequence[int]) -> str:
     """Decode septets; an unknown escape shows its basic character (TS 23.038 §6.2.1.1)."""
     out: list[str] = []
@@ -207,27 +182,6 @@ def unpack_septets(data: bytes, count: int, fill_bits: int = 0) -> list[int]:
 
 
 # -- encoding ----------------------------------------------------------------------------
-
-
-def split_text(text: str) -> tuple[Alphabet, list[str]]:
-    """Choose the alphabet for NFC ``text`` and cut it into parts (one part if it fits)."""
-    septets = [gsm_septets(ch) for ch in text]
-    alphabet: Alphabet = "gsm7" if all(s is not None for s in septets) else "ucs2"
-    if alphabet == "gsm7":
-        costs = [len(s or ()) for s in septets]
-    else:
-        costs = [2 if ord(ch) > 0xFFFF else 1 for ch in text]
-    if sum(costs) <= SINGLE_LIMIT[alphabet]:
-        return alphabet, [text]
-    parts: list[str] = []
-    start, used = 0, 0
-    for i, cost in enumerate(costs):
-        if used + cost > PART_LIMIT[alphabet]:
-            parts.append(text[start:i])
-            start, used = i, 0
-        used += cost
-    parts.append(text[start:])
-    return alphabet, parts
 
 
 def encode_submit(

@@ -104,6 +104,10 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
     for line in duress_summary(config):
         print(line)
+    if config.escalation.sms is not None:
+        from gateway.escalation.sms_check import report
+
+        print("\n".join(report(config)))
     return EXIT_OK
 
 

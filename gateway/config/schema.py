@@ -35,6 +35,7 @@ class _Strict(BaseModel):
 class Site(_Strict):
     id: Ident
     name: str = Field(min_length=1)
+    short_name: str = Field(default="", max_length=40)  # in SMS; the name if empty
     address: str = ""
     security_desk_phone: str = ""
     timezone: str = "Asia/Ho_Chi_Minh"
@@ -43,6 +44,7 @@ class Site(_Strict):
 class Ward(_Strict):
     id: Ident
     name: str = Field(min_length=1)
+    short_name: str = Field(default="", max_length=40)  # in SMS; the name if empty
 
 
 DeviceKind = Literal["panic_button", "duress_button", "door_contact", "bed_call", "sensor"]
@@ -156,6 +158,17 @@ class HttpChannel(_Strict):
     retry_cap_s: float = Field(default=30.0, gt=0, le=600)  # longest backoff delay, seconds
     insecure: bool = False
     drill_url: str | None = None
+    # a police receiver (SPEC §6) at this URL: keep its ack long-poll open
+    acks: bool = False
+    poll_wait_s: int = Field(default=25, ge=1, le=120)  # how long each ack poll may wait
+
+
+class PoliceReceiver(HttpChannel):
+    """One police receiver (``alarm-receiver``) among several: its own URL, secret,
+    delivery state and ack stream. ``id`` names it in logs, health and its ack cursor."""
+
+    id: Ident
+    acks: bool = True
 
 
 class SmsChannel(_Strict):
@@ -163,11 +176,32 @@ class SmsChannel(_Strict):
     drill_numbers: list[str] = Field(default_factory=list)
     reply_numbers: list[str] = Field(default_factory=list)
     min_interval_s: int = Field(default=60, ge=0, le=3600)
+    # further tiers (e.g. the district police duty line), each added after rounds_per_tier
+    next_tiers: list[list[str]] = Field(default_factory=list, max_length=5)
+
+
+class Reminders(_Strict):
+    """Police SMS sent again while no police acknowledgement came (seconds, rounds)."""
+
+    after_s: int = Field(default=120, ge=0, le=3600)  # 0: never remind
+    rounds_per_tier: int = Field(default=2, ge=1, le=50)
+    max_rounds: int = Field(default=10, ge=1, le=100)
+
+
+class Voice(_Strict):
+    """A call after the SMS, to wake the officer (seconds)."""
+
+    numbers: list[str] = Field(default_factory=list)
+    ring_s: float = Field(default=30, ge=5, le=120)
+    min_interval_s: int = Field(default=300, ge=0, le=86400)  # per number
 
 
 class Escalation(_Strict):
     http: HttpChannel | None = None
+    receivers: list[PoliceReceiver] = Field(default_factory=list)
     sms: SmsChannel | None = None
+    reminders: Reminders = Reminders()
+    voice: Voice | None = None
 
 
 class Modem(_Strict):
@@ -176,10 +210,17 @@ class Modem(_Strict):
     poll_s: float = Field(default=30, ge=1, le=3600)
 
 
+TemplateKind = Literal["alarm", "drill", "reminder", "mass", "confirmation", "no_match",
+                       "not_understood"]
+
+
 class Messages(_Strict):
     language: Literal["vi", "en"] = "vi"
-    sms: str | None = None
-    sms_en: str | None = None
+    sms: str | None = None  # the alarm SMS template (same as templates.alarm)
+    sms_en: str | None = None  # the alarm SMS template when language = "en"
+    charset: Literal["ucs2", "gsm7"] = "ucs2"  # gsm7: without diacritics, 160 a part
+    max_parts: int = Field(default=1, ge=1, le=10)  # parts an alarm SMS may take
+    templates: dict[TemplateKind, str] = Field(default_factory=dict)
 
 
 class ConsoleUser(_Strict):

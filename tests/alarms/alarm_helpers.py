@@ -28,9 +28,9 @@ def site_dict(tmp_path: Path, **sections: Any) -> dict[str, Any]:
         secret.write_text("s3cret\n")
         os.chmod(secret, 0o600)
     raw: dict[str, Any] = {
-        "site": {"id": "bv-test", "name": "Bệnh viện Thử nghiệm"},
-        "wards": [{"id": "cap-cuu", "name": "Khoa Cấp cứu"},
-                  {"id": "kham-benh", "name": "Khoa Khám bệnh"}],
+        "site": {"id": "bv-test", "name": "Bệnh viện Thử nghiệm", "short_name": "BV Thử nghiệm"},
+        "wards": [{"id": "cap-cuu", "name": "Khoa Cấp cứu", "short_name": "Cấp cứu"},
+                  {"id": "kham-benh", "name": "Khoa Khám bệnh", "short_name": "Khám bệnh"}],
         "devices": [
             {"id": "er-1", "ward": "cap-cuu", "room": "101", "pin": 17},
             {"id": "er-2", "ward": "cap-cuu", "room": "102", "pin": 27, "kind": "duress_button"},
