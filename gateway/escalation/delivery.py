@@ -24,13 +24,16 @@ from gateway.core.events import EventDraft, EventType
 from gateway.core.ports import Clock, EventSink
 from gateway.core.redact import redact_url
 from gateway.escalation.outbound import Outbound
-from gateway.escalation.wire import classify_status
+from gateway.escalation.wire import Verdict, classify_status
 
 log = logging.getLogger(__name__)
 
 Sleep = Callable[[float], Awaitable[Any]]
 #: between failed sends of one SMS: 1 s, doubling, at most a minute (no jitter: one modem)
 RESEND = Backoff(first_s=1.0, cap_s=60.0)
+#: the ``escalation_attempt`` status an HTTP answer's verdict is journaled as
+ATTEMPT_STATUS = {Verdict.DELIVERED: "delivered", Verdict.PERMANENT: "failed",
+                  Verdict.RETRY: "retrying"}
 
 
 class Reporter:
@@ -161,8 +164,8 @@ class HttpRunner:
                    ) -> Callable[[int, int | str, bool, float], Awaitable[None]]:
         async def on_attempt(n: int, label: int | str, retry: bool, delay: float) -> None:
             done[0] += 1
-            verdict = classify_status(label) if isinstance(label, int) else "retry"
-            status = {"delivered": "delivered", "permanent": "failed"}.get(verdict, "retrying")
+            verdict = classify_status(label) if isinstance(label, int) else Verdict.RETRY
+            status = ATTEMPT_STATUS[verdict]
             extra: dict[str, Any] = {"http_status": label if isinstance(label, int) else None,
                                      "error": None if isinstance(label, int) else label}
             if status == "delivered":
