@@ -68,8 +68,8 @@ class InputSource(Protocol):
 class Indicator(Protocol):
     """Something that shows staff the alarm's progress: a node's LED, a GPIO LED.
 
-    LED states (SPEC §2): 0 idle, 1 alarm received, 2 security acknowledged,
-    3 police notified, 4 police acknowledged.
+    LED states (SPEC §2) are :class:`gateway.core.enums.LedState`: 0 idle, 1 alarm
+    received, 2 security acknowledged, 3 police notified, 4 police acknowledged.
     """
 
     def set_led(self, device: str, led: int) -> None: ...

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Protocol
 
+from gateway.core.enums import LedState
 from gateway.core.events import EventDraft, EventType
 from gateway.core.ports import Clock
 from gateway.serialbus.registry import NodeRecord
@@ -139,8 +140,8 @@ def _battery(
 
 def ack_led(frame_type: str, led: int) -> int:
     """The LED state an ACK carries: a committed PRESS/HOLD means at least "alarm received"
-    (1), even before the alarm logic has said so."""
-    return max(led, 1) if frame_type in ("PRESS", "HOLD") else led
+    (:attr:`LedState.RAISED`), even before the alarm logic has said so."""
+    return max(led, LedState.RAISED) if frame_type in ("PRESS", "HOLD") else led
 
 
 def rejected_frame_draft(
