@@ -13,11 +13,10 @@ same escalation ids are reused. Rationale: ``docs/alarms.md``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Any
 
 from gateway.alarms.engine import AlarmEngine
 from gateway.config.schema import SiteConfig
@@ -30,7 +29,7 @@ from gateway.core.enums import (
     RunOutcome,
 )
 from gateway.core.events import Event, EventDraft, EventType
-from gateway.core.ports import Clock, EventSink, SmsHandler
+from gateway.core.ports import Clock, EventSink, SmsHandler, SmsSender
 from gateway.escalation.delivery import HttpRunner, Reporter, SmsRunner
 from gateway.escalation.outbound import Outbound
 from gateway.journal.store import Journal, Subscription
@@ -38,12 +37,6 @@ from gateway.journal.store import Journal, Subscription
 log = logging.getLogger(__name__)
 
 CONSUMER = "escalation"
-
-
-class SmsSender(Protocol):
-    """The modem as the dispatcher needs it: send one text, raise on failure."""
-
-    async def send_sms(self, number: str, text: str) -> Any: ...
 
 
 class Dispatcher:
@@ -112,10 +105,11 @@ class Dispatcher:
                 sub.advance(self._low_water())
         finally:
             self._journal.remove_listener(wake.set)
-            for task in list(self._inflight.values()):
+            jobs = list(self._inflight.values())
+            for task in jobs:
                 task.cancel()
-            with contextlib.suppress(BaseException):
-                await asyncio.gather(*self._inflight.values(), return_exceptions=True)
+            if jobs:  # let each job unwind; a second cancel of this task still propagates
+                await asyncio.wait(jobs)
             sub.close()
             self._sub = None
 

@@ -12,11 +12,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import Protocol
 
 from gateway.core.enums import LedState
 from gateway.core.events import EventDraft, EventType
-from gateway.core.ports import Clock, ProcessResult
+from gateway.core.ports import Clock, FrameLike, ProcessResult
 from gateway.serialbus.registry import NodeRecord
 
 SEQ_MOD = 65536
@@ -32,21 +31,6 @@ FRAME_EVENTS: Mapping[str, EventType] = {
     "BOOT": EventType.BOOT,
 }
 """Uplink frame types that become events; ``HB`` is the one that does not."""
-
-
-class FrameLike(Protocol):
-    """The decoded frame as the core sees it (``drivers.frames.Frame`` fits)."""
-
-    @property
-    def node(self) -> int: ...
-    @property
-    def seq(self) -> int: ...
-    @property
-    def type(self) -> str: ...
-    @property
-    def value(self) -> int: ...
-    @property
-    def batt_mv(self) -> int: ...
 
 
 class Verdict(StrEnum):
