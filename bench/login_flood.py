@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import gc
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -74,6 +75,7 @@ def run(alarms: int, logins: int, pauses: Pauses
             result = asyncio.run(_run(config, alarms, arrivals, None, before=(
                 _wait_for_flood(console_port, pauses))))
         finally:
+            gc.unfreeze()
             with contextlib.suppress(ValueError):
                 gc.callbacks.remove(pauses.on_gc)
             answers: Counter[str] = Counter()
@@ -106,11 +108,12 @@ class Pauses:
             self.loop_late_ms.append((time.perf_counter() - t0) * 1000 - 10)
 
     def summary(self) -> str:
+        load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
         late = sorted(self.loop_late_ms) or [0.0]
         gcs = ", ".join(f"gen{g} × {len(v)} max {max(v, default=0):.1f} ms"
                         for g, v in self.gc_ms.items())
         return (f"event loop late: p99 {percentile(late, 99):.1f} ms, max {late[-1]:.1f} ms; "
-                f"garbage collections: {gcs}")
+                f"garbage collections: {gcs}; load average {load}")
 
 
 async def _wait_for_flood(port: int, pauses: Pauses | None = None) -> None:
@@ -125,6 +128,8 @@ async def _wait_for_flood(port: int, pauses: Pauses | None = None) -> None:
         except OSError:
             await asyncio.sleep(0.1)
     await asyncio.sleep(3)
+    gc.collect()
+    gc.freeze()  # as alarm-gateway run does once the gateway is ready
     if pauses is not None:
         gc.callbacks.append(pauses.on_gc)
         asyncio.get_running_loop().create_task(pauses.probe())
