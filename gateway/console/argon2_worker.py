@@ -10,22 +10,47 @@ in a fraction of a second.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
+import signal
+import threading
+import time
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 NICE = 10
+PR_SET_PDEATHSIG = 1
 
 _HASHER = PasswordHasher()
 
 
-def lower_priority() -> None:
-    """The worker's initializer: below the gateway in the scheduler's eyes."""
+def lower_priority(parent: int) -> None:
+    """The worker's initializer: below the gateway in the scheduler's eyes, and gone as soon
+    as the gateway is (a SIGKILL-ed gateway must not leave argon2 workers behind)."""
     try:
         os.nice(NICE)
     except OSError:  # not allowed to change: the check still runs, at the same priority
         pass
+    _die_with(parent)
+
+
+def _die_with(parent: int) -> None:
+    """Linux: ask the kernel for SIGKILL when the parent dies; everywhere: a thread that
+    exits when the parent has gone (this process is then re-parented)."""
+    with contextlib.suppress(Exception):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the gateway died before we got here
+        os._exit(0)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True, name="parent-watch").start()
 
 
 def verify(stored: str, password: str) -> bool:

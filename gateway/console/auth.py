@@ -13,6 +13,7 @@ import functools
 import getpass
 import hashlib
 import multiprocessing
+import os
 import secrets
 import sys
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
@@ -116,12 +117,17 @@ class PasswordChecks:
         finally:
             self._busy -= 1
 
+    def warm(self) -> None:
+        """Start the worker now (at start-up), not on the first login: a spawned process
+        takes a moment to import argon2, longer on a busy machine."""
+        self._executor().submit(int)
+
     def _executor(self) -> Executor:
         if self._pool is None:
             if self._isolated:
                 self._pool = ProcessPoolExecutor(
                     self._workers, mp_context=multiprocessing.get_context("spawn"),
-                    initializer=argon2_worker.lower_priority)
+                    initializer=argon2_worker.lower_priority, initargs=(os.getpid(),))
             else:
                 self._pool = ThreadPoolExecutor(self._workers,
                                                 thread_name_prefix="console-argon2")

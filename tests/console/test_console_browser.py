@@ -259,11 +259,11 @@ def test_wall_screen_and_login_delays(tmp_path: Path, broker: Broker, chromium: 
         for _ in range(5):
             login(blind, "sai-mat-khau")
             expect(blind.locator("#login-error")).to_have_text(
-                "Sai tên đăng nhập hoặc mật khẩu.", timeout=5000)
+                "Sai tên đăng nhập hoặc mật khẩu.", timeout=10_000)
             blind.evaluate("document.getElementById('login-error').textContent = ''")
         login(blind)
         expect(blind.locator("#login-error")).to_have_text(
-            "Sai nhiều lần. Chờ 1 giây rồi thử lại.", timeout=5000)
+            "Sai nhiều lần. Chờ 1 giây rồi thử lại.", timeout=10_000)
         blind.wait_for_timeout(1000)  # the delay the page announced
         login(blind)
         expect(blind.locator(".alarm.untaken .actions")).to_be_visible(timeout=5000)
