@@ -18,6 +18,7 @@ Implements :class:`~gateway.core.ports.InputSource` and :class:`~gateway.core.po
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import secrets
@@ -26,7 +27,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import serial
 
@@ -41,7 +42,8 @@ from drivers.frames import (
     encode_frame,
     state_frame,
 )
-from drivers.serialport import open_serial
+from drivers.serialport import PortOpener, keep_open, open_serial
+from gateway.core.backoff import Backoff
 from gateway.core.errors import ConfigError
 from gateway.core.events import EventDraft, EventType
 from gateway.core.ports import Clock, EventSink
@@ -61,7 +63,6 @@ from gateway.serialbus.registry import NodeRecord, Registry
 
 log = logging.getLogger(__name__)
 
-PortOpener = Callable[[str, int], Any]
 """``(port, baudrate) -> an open pyserial port`` (with ``fileno()`` and ``close()``)."""
 
 INBOX_HIGH = 2000  # lines waiting: stop reading (the kernel buffers, then the nodes retry)
@@ -243,20 +244,18 @@ class SerialBus:
 
     # -- the port ---------------------------------------------------------------------
 
-    async def _connection_loop(self, sink: EventSink) -> None:
-        delay = self._settings.reopen_min_s
-        while True:
-            try:
-                port = await asyncio.to_thread(
-                    self._open_port, self._settings.port, self._settings.baudrate
-                )
-            except (serial.SerialException, OSError, ValueError) as exc:
-                await self._trouble(sink, f"cannot open {self._settings.port}: {exc}")
-            else:
-                delay = self._settings.reopen_min_s
-                await self._serve_port(port, sink)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, self._settings.reopen_max_s)
+    async def _connection_loop(self, sink: EventSink) -> NoReturn:
+        async def serve(port: Any) -> bool:
+            await self._serve_port(port, sink)
+            return True  # it opened: the next failure waits reopen_min_s again
+
+        await keep_open(
+            self._settings.port, self._settings.baudrate, serve=serve,
+            on_open_failed=functools.partial(self._trouble, sink),
+            backoff=Backoff(first_s=self._settings.reopen_min_s,
+                            cap_s=self._settings.reopen_max_s),
+            open_port=self._open_port,
+        )
 
     async def _serve_port(self, port: Any, sink: EventSink) -> None:
         self._attach(port.fileno())
