@@ -9,7 +9,8 @@ hotline. The page's sound is heard by recording its Web Audio calls.
   keeps the police state; resolving needs an outcome and, with the police called, a
   confirmation; "call the police now" needs a second tap;
 * a wall screen sounds a new alarm without a login and cannot act; five wrong passwords,
-  then the right one works after the short delay.
+  then the right one works after the short delay; logged out with an alarm nobody has
+  taken, the page says so in red and keeps sounding it.
 
 Screenshots (desktop and phone) go to test-artifacts/. Every wait is bounded and waits on
 the page, the journal or the hotline.
@@ -273,6 +274,14 @@ def test_wall_screen_and_login_delays(tmp_path: Path, broker: Broker, chromium: 
             blind.wait_for_timeout(1000)  # the delay the page announced
             login(blind)
         expect(blind.locator(".alarm.untaken .actions")).to_be_visible(timeout=5000)
+
+        # logged out while an alarm nobody has taken is open: red, says so, keeps sounding
+        blind.click("#logout")
+        expect(blind.locator("#access")).to_contain_text(
+            "ĐĂNG NHẬP ĐỂ THẤY BÁO ĐỘNG — Đang có 1 báo động chưa ai nhận xử lý!")
+        out = page_now(blind)
+        wait_for_sound(blind, "alarm", out + 500, timeout_ms=6000)
+        shot(blind, "phone-logged-out-alarm")
         journal = sqlite3.connect(tmp_path / "var" / "journal.sqlite3")
         try:
             failed = journal.execute("SELECT body FROM events WHERE type = 'login_failed'"
