@@ -22,13 +22,13 @@ from typing import Any
 from gateway.alarms.engine import AlarmEngine
 from gateway.alarms.model import POLICE_ACKNOWLEDGED
 from gateway.config.schema import Voice
+from gateway.core.enums import AttemptStatus, Channel
 from gateway.core.ports import Clock
 from gateway.escalation.delivery import Reporter
 from gateway.escalation.replies import e164
 
 log = logging.getLogger(__name__)
 
-CHANNEL = "voice"
 
 
 class CallRunner:
@@ -62,13 +62,13 @@ class CallRunner:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def _call(self, plan: dict[str, Any], d: dict[str, Any], number: str) -> None:
-        entry = {"escalation_id": f"{d['escalation_id']}-call", "channel": CHANNEL,
+        entry = {"escalation_id": f"{d['escalation_id']}-call", "channel": Channel.VOICE,
                  "target": number}
         now = self._clock.monotonic()
         last = self._last.get(number)
         if last is not None and now - last < self.voice.min_interval_s:
-            await self._reporter.attempt(plan, entry, 0, "rate_limited", False,
-                                         note=f"called {now - last:.0f} s ago")
+            await self._reporter.attempt(plan, entry, 0, AttemptStatus.RATE_LIMITED,
+                                         will_retry=False, note=f"called {now - last:.0f} s ago")
             return
         self._last[number] = now
         if not self._wanted(plan):
@@ -76,8 +76,9 @@ class CallRunner:
         result = await self._caller.call(number, self.voice.ring_s,
                                          wanted=lambda: self._wanted(plan))
         self.calls += 1
-        await self._reporter.attempt(plan, entry, 1, str(result.outcome), False,
-                                     rang_s=result.rang_s, note=result.detail or None)
+        await self._reporter.attempt(plan, entry, 1, AttemptStatus(str(result.outcome)),
+                                     will_retry=False, rang_s=result.rang_s,
+                                     note=result.detail or None)
         if result.outcome == "error":
             await self._reporter.trouble_on("voice", f"call to {number}: {result.detail}")
         else:
