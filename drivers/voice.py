@@ -67,6 +67,7 @@ class CurrentCall:
 
 
 ACTIVE, DIALING, ALERTING = 0, 2, 3
+HANG_UP_S = 3.0  # the longest a hang-up may take before the call is left to the network
 
 
 def parse_clcc(lines: Sequence[str]) -> list[CurrentCall]:
@@ -203,9 +204,10 @@ async def place_call(modem: VoiceModem, number: str, ring_s: float, *,
                 tracker.calls(parse_clcc(answer.lines))
     finally:
         rang = round(monotonic() - start, 3)
-        if tracker.up:
+        if tracker.up:  # bounded: on shutdown the modem may already be gone
             with contextlib.suppress(Exception):
-                await _hang_up(modem)
+                async with asyncio.timeout(HANG_UP_S):
+                    await _hang_up(modem)
     return CallResult(number, tracker.outcome or CallOutcome.ERROR, rang, tracker.detail)
 
 

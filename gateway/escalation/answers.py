@@ -12,7 +12,9 @@ that silently matched nothing is worse than none. So, read from the journaled
   to strangers, nor feeds an SMS loop.
 
 An explanation goes to one number at most once per :data:`EXPLAIN_EVERY_S`, so an
-auto-responder answering our explanation cannot start a loop. Sans-I/O: the dispatcher
+auto-responder answering our explanation cannot start a loop; the same confirmation (number
+and code) at most once per :data:`CONFIRM_EVERY_S` (a reply read twice, or sent twice, is
+confirmed once). Sans-I/O: the dispatcher
 sends what :func:`answer_for` returns.
 """
 
@@ -30,6 +32,8 @@ from gateway.escalation.sms_texts import SmsTexts, TextKind
 
 EXPLAIN_EVERY_S = 300.0
 """At most one explanation per number in this many seconds (monotonic)."""
+CONFIRM_EVERY_S = 60.0
+"""At most one confirmation per number and code in this many seconds."""
 
 
 class Purpose(StrEnum):
@@ -99,15 +103,21 @@ def _ward_short(config: SiteConfig, ward_id: str | None) -> str:
 
 
 class ExplainLimit:
-    """Remembers when each number last got an explanation (monotonic seconds)."""
+    """Remembers when each number last got an explanation, and each (number, text) a
+    confirmation (monotonic seconds)."""
 
-    def __init__(self, every_s: float = EXPLAIN_EVERY_S) -> None:
+    def __init__(self, every_s: float = EXPLAIN_EVERY_S,
+                 confirm_every_s: float = CONFIRM_EVERY_S) -> None:
         self.every_s = every_s
+        self.confirm_every_s = confirm_every_s
         self._last: dict[str, float] = {}
 
-    def allow(self, number: str, now: float) -> bool:
-        last = self._last.get(number)
-        if last is not None and now - last < self.every_s:
+    def allow(self, answer: Answer, now: float) -> bool:
+        explaining = answer.purpose == Purpose.EXPLANATION
+        key = answer.number if explaining else f"{answer.number}|{answer.text}"
+        every = self.every_s if explaining else self.confirm_every_s
+        last = self._last.get(key)
+        if last is not None and now - last < every:
             return False
-        self._last[number] = now
+        self._last[key] = now
         return True

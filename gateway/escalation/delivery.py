@@ -274,14 +274,13 @@ class AnswerRunner:
 
     async def answer(self, event: Any) -> None:
         from gateway.core.smstext import shape
-        from gateway.escalation.answers import Purpose, answer_for
+        from gateway.escalation.answers import answer_for
 
         answer = answer_for(self._config, self._texts, event, self._engine)
         if answer is None or self.sender is None:
             return
-        if answer.purpose == Purpose.EXPLANATION and not self._limit.allow(
-                answer.number, self._clock.monotonic()):
-            log.info("event=explanation_withheld to=%s", answer.number)
+        if not self._limit.allow(answer, self._clock.monotonic()):
+            log.info("event=answer_withheld to=%s purpose=%s", answer.number, answer.purpose)
             return
         plan: dict[str, Any] = {"alarms": list(answer.alarms) or [None],
                                 "alarm": {"drill": answer.drill}}

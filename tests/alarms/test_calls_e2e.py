@@ -45,7 +45,7 @@ def test_a_reply_while_the_phone_rings_acknowledges_and_stops_the_call(
     [sim_call] = modem.calls()
     assert sim_call.number == OFFICER and sim_call.hung_up_by == "gateway"
     kinds = [(h.kind, h.number) for h in modem.timeline() if h.number == OFFICER]
-    assert kinds == [("sms", OFFICER), ("call", OFFICER), ("sms", OFFICER)]
+    assert kinds == [("sms", OFFICER), ("call", OFFICER), ("sms", OFFICER)], modem.timeline()
     assert [m.text.startswith("Đã nhận OK") for m in phone_view(modem.commands())
             if m.number == OFFICER] == [False, True]
 

@@ -47,7 +47,7 @@ def test_ok_is_confirmed_and_only_configured_numbers_get_answers(
         modem.deliver_sms(OFFICER_2, "đang tới")  # not understood: explained
         await until(lambda: len(to(modem, OFFICER_1)) == 3 and len(to(modem, OFFICER_2)) == 3,
                     what="the answers")
-        await until(lambda: len(journal_events(tmp_path, "police_reply")) == 6, what="replies")
+        await until(lambda: len(journal_events(tmp_path, "police_reply")) >= 6, what="replies")
 
     run_gateway(config, body)
     code = seen["code"]
