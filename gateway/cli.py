@@ -26,6 +26,7 @@ PLUGIN_GROUP = "alarm_gateway.verbs"
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``alarm-gateway`` verbs, including those installed packages add."""
     parser = argparse.ArgumentParser(
         prog="alarm-gateway",
         description="Ward alarm gateway: panic buttons to the security desk and the police.",
@@ -34,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"alarm-gateway {__version__}")
     sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
 
-    def verb(name: str, help_text: str, needs_config: bool = True) -> argparse.ArgumentParser:
+    def verb(name: str, help_text: str, *, needs_config: bool = True) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
         if needs_config:
             p.add_argument("-c", "--config", required=True, metavar="FILE", help="site TOML file")
@@ -53,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     enroll.add_argument("--wait", type=float, default=0,
                         help="seconds to wait for an unknown node's BOOT (learn mode)")
     verb("hash-password", "read a password and print its argon2id hash for [[console.users]]",
-         False)
+         needs_config=False)
     for add in _verb_modules():
         _VERBS.update(add(verb))
     for plugin in entry_points(group=PLUGIN_GROUP):
@@ -62,11 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one verb; the exit code (0 ok, 1 failed, 2 usage or config) is returned."""
     parser = build_parser()
     args = parser.parse_args(argv)
     from gateway.ops.logs import setup_logging
 
-    setup_logging(args.debug)
+    setup_logging(debug=args.debug)
     handler = _VERBS[args.verb]
     try:
         return handler(args)
@@ -93,6 +95,7 @@ def _load(args: argparse.Namespace) -> SiteConfig:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
+    """Print every config problem (exit 2), else OK and when duress goes to the police."""
     try:
         config = _load(args)
     except ConfigError as exc:
@@ -112,6 +115,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    """Run the gateway until SIGTERM/SIGINT."""
     config = _load(args)
     from gateway.app import Gateway
 
@@ -129,6 +133,7 @@ async def _run_until_signal(run: Callable[[asyncio.Event], Any]) -> int:
 
 
 def cmd_drill(args: argparse.Namespace) -> int:
+    """Ask the running gateway to raise a drill alarm end to end."""
     from gateway.alarms.drill import request_drill
     from gateway.ops.locate import locate
 
@@ -139,12 +144,14 @@ def cmd_drill(args: argparse.Namespace) -> int:
 
 
 def cmd_enroll(args: argparse.Namespace) -> int:
+    """List, learn or enroll serial button nodes."""
     from gateway.serialbus.enroll import run_enroll
 
     return run_enroll(_load(args), args)
 
 
 def cmd_hash_password(args: argparse.Namespace) -> int:
+    """Read a password (twice, unechoed) and print its argon2id hash for the config."""
     from gateway.console.auth import run_hash_password
 
     return run_hash_password(args)

@@ -52,6 +52,8 @@ class Viewer:
 
 
 class LoginRoutes:
+    """``/api/login``, ``/api/logout`` and ``/api/session`` of the console."""
+
     def __init__(self, auth: Auth, *, secure: bool) -> None:
         self.auth = auth
         self.secure = secure

@@ -95,6 +95,7 @@ def _wait_for_new(config: SiteConfig, seconds: float) -> int | None:
 
 
 def run_enroll(config: SiteConfig, args: argparse.Namespace) -> int:
+    """The ``enroll`` verb against the running gateway (or the registry file)."""
     if config.serial is None:
         raise CommandError("this config has no [serial] section: there is no bus to enroll on")
     node = args.node
@@ -118,6 +119,7 @@ def run_enroll(config: SiteConfig, args: argparse.Namespace) -> int:
 
 
 def node_listing(registry: Any) -> dict[str, Any]:
+    """Enrolled and pending nodes as JSON-able lists."""
     return {
         "enrolled": [asdict(r) for r in registry.records().values()],
         "pending": [asdict(p) for p in registry.pending()],
