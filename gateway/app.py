@@ -1,14 +1,18 @@
-"""The composition root: builds every part from the config and runs them in one TaskGroup.
+"""The composition root: builds every part from the config and runs them under one supervisor.
 
 Nothing else wires parts together. Constructors only assign; :meth:`Gateway.run` opens the
 journal, claims the hardware, then runs the broker link, the inputs, health and housekeeping
 until ``stop`` is set (SIGTERM, Ctrl-C), and stops cleanly: ``offline`` published, the
-journal flushed and closed.
+journal flushed and closed. If any long-lived task ends first (an exception, a return, a
+cancellation by someone else), the gateway stops the same way, with a ``trouble`` event
+naming the task and the reason, and :meth:`Gateway.run` raises :class:`TaskFailed` (exit 1),
+so systemd starts a fresh process: it never runs on half its parts.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -17,6 +21,7 @@ from gateway.config.schema import SiteConfig
 from gateway.core.clock import SystemClock
 from gateway.core.events import EventDraft, EventType
 from gateway.core.ports import Clock, InputSource
+from gateway.core.supervisor import Supervisor, TaskFactory, TaskFailed, TaskFailure
 from gateway.devices.state import DeviceStates
 from gateway.journal.recorder import Recorder
 from gateway.journal.store import Batch, Journal
@@ -27,6 +32,12 @@ from gateway.ops.health import HealthReporter
 from gateway.paths import JOURNAL_FILE, control_path, storage_dir
 
 log = logging.getLogger(__name__)
+
+#: seconds the tasks get to end once cancelled; then they are abandoned (the command line
+#: also has a hard deadline: the process ends within 5 s of SIGTERM whatever they do)
+CANCEL_WITHIN_S = 1.5
+#: seconds a failure's ``trouble`` event gets to be committed and published before ``offline``
+TROUBLE_WITHIN_S = 1.0
 
 class Gateway:
     """One running gateway. ``simulate`` runs GPIO on gpiozero's MockFactory and opens the
@@ -58,7 +69,9 @@ class Gateway:
         self.alarm_engine: Any = None
         self.escalation: Any = None
         self.ready = asyncio.Event()
-        self._background: list[Callable[[], Coroutine[Any, Any, None]]] = []
+        #: set as soon as the gateway begins to stop (``stop`` set, or a task failed)
+        self.stopping = asyncio.Event()
+        self.supervisor = Supervisor()
         self._closers: list[Callable[[], Coroutine[Any, Any, None]]] = []
         self.consumers: list[str] = [MQTT_CONSUMER]
         #: set by the alarm feature: ``await command_handler(alarm_id, payload, origin)``
@@ -99,10 +112,12 @@ class Gateway:
     def _build_control(self) -> None:
         self.control.register("ping", self._cmd_ping)
         self.control.register("status", self._cmd_status)
-        if self.simulate and self.gpio is not None:
-            from gateway.ops.sim_control import register_sim_commands
+        if self.simulate:
+            from gateway.ops.sim_control import register_fault_commands, register_sim_commands
 
-            register_sim_commands(self)
+            register_fault_commands(self)
+            if self.gpio is not None:
+                register_sim_commands(self)
 
     def _build_health(self) -> None:
         self.health.add("broker", self.mqtt.health)
@@ -111,37 +126,67 @@ class Gateway:
         for source in self.inputs:
             self.health.add(source.name, source.health)
 
-    def add_task(self, factory: Callable[[], Coroutine[Any, Any, None]]) -> None:
-        """Run ``factory()`` in the gateway's TaskGroup."""
-        self._background.append(factory)
+    def add_task(self, factory: TaskFactory, *, name: str, one_shot: bool = False) -> None:
+        """Run ``factory()`` as long-lived task ``name``: if it ends (unless ``one_shot``)
+        or fails, the whole gateway stops (see :mod:`gateway.core.supervisor`)."""
+        self.supervisor.add(name, factory, one_shot=one_shot)
 
     def add_closer(self, closer: Callable[[], Coroutine[Any, Any, None]]) -> None:
         self._closers.append(closer)
 
     # -- running -----------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
-        """Run until ``stop`` is set; then stop cleanly."""
-        await self._build()
+        """Run until ``stop`` is set; then stop cleanly. Raise :class:`TaskFailed` when a
+        task ended first (after the same clean stop)."""
+        failure: TaskFailure | None = None
         try:
+            await self._build()
             await self._announce_start()
             await self.control.start()
-            async with asyncio.TaskGroup() as tg:
-                tasks = [tg.create_task(self.mqtt.run(), name="mqtt")]
-                for source in self.inputs:
-                    tasks.append(tg.create_task(source.run(self.recorder), name=source.name))
-                tasks.append(tg.create_task(self.health.run(self._publish_health), name="health"))
-                tasks.append(tg.create_task(self._housekeeping(), name="housekeeping"))
-                for factory in self._background:
-                    tasks.append(tg.create_task(factory()))
-                self.ready.set()
-                log.info("event=gateway_ready site=%s devices=%d simulate=%s",
-                         self.config.site.id, len(self.config.devices), self.simulate)
-                await stop.wait()
-                log.info("event=gateway_stopping")
-                await self.mqtt.close()
-                await _cancel_all(tasks)
+            failure = await self._supervise(stop)
         finally:
+            self.stopping.set()
             await self._shutdown()
+        if failure is not None:
+            raise TaskFailed(failure)
+
+    async def _supervise(self, stop: asyncio.Event) -> TaskFailure | None:
+        sup = self.supervisor
+        sup.add("mqtt", self.mqtt.run)
+        for source in self.inputs:
+            sup.add(source.name, functools.partial(source.run, self.recorder))
+        sup.add("health", functools.partial(self.health.run, self._publish_health))
+        sup.add("housekeeping", self._housekeeping)
+        self.ready.set()
+        log.info("event=gateway_ready site=%s devices=%d simulate=%s tasks=%s",
+                 self.config.site.id, len(self.config.devices), self.simulate,
+                 ",".join(sup.names))
+        failure = await sup.run_until(stop)
+        self.stopping.set()
+        if failure is None:
+            log.info("event=gateway_stopping")
+        else:
+            log.error("event=task_failed task=%s reason=%s", failure.task, failure.reason)
+            await self._journal_failure(failure)
+        await self.mqtt.close()
+        stuck = await sup.cancel_all(CANCEL_WITHIN_S)
+        if stuck:
+            log.error("event=tasks_did_not_stop tasks=%s", ",".join(stuck))
+        return failure
+
+    async def _journal_failure(self, failure: TaskFailure) -> None:
+        """Journal why the gateway stops, and give MQTT a moment to publish it (it is
+        published at the next start anyway). A broken journal is logged, never raised."""
+        detail = {"source": "gateway", "task": failure.task, "reason": failure.line(),
+                  "action": "gateway stopped; systemd restarts it"}
+        try:
+            async with asyncio.timeout(TROUBLE_WITHIN_S):
+                event = await self.recorder.record(EventDraft(EventType.TROUBLE, detail=detail))
+                await self.mqtt.wait_published(event.seq)
+        except TimeoutError:
+            log.warning("event=trouble_not_published task=%s", failure.task)
+        except Exception as exc:
+            log.error("event=trouble_not_journaled task=%s error=%r", failure.task, str(exc))
 
     async def _announce_start(self) -> None:
         assert self.devices is not None
@@ -181,20 +226,6 @@ class Gateway:
 
     async def _cmd_status(self, request: dict[str, Any]) -> dict[str, Any]:
         return {"health": self.health.document()}
-
-
-async def _cancel_all(tasks: list[asyncio.Task[Any]], within_s: float = 5.0) -> None:
-    """Cancel every task, and cancel again any that is still running: on Python 3.11 a
-    library's ``asyncio.wait_for`` can swallow a cancellation that races its result."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within_s
-    while True:
-        pending = [t for t in tasks if not t.done()]
-        if not pending or loop.time() > deadline:
-            return
-        for task in pending:
-            task.cancel()
-        await asyncio.wait(pending, timeout=0.2)
 
 
 def _builders() -> list[Callable[[Gateway], Coroutine[Any, Any, None]]]:

@@ -1,18 +1,19 @@
 """``alarm-gateway``: argument parsing and one-line errors; no logic lives here.
 
 Exit codes (SPEC §5): 0 done, 1 failed at run time, 2 bad usage or bad config. Errors are one
-line each, never a traceback, unless ``--debug``.
+line each, never a traceback, unless ``--debug``. Every file the gateway creates is
+owner-only (umask 0o077). A reader that stops reading (``alarm-gateway events | head``) ends
+the output quietly, exit 0.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
+import os
 import sys
 from collections.abc import Callable
 from importlib.metadata import entry_points
-from typing import Any
 
 from gateway.config.schema import SiteConfig, load_config
 from gateway.core.errors import CommandError, ConfigError, GatewayError
@@ -63,12 +64,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    os.umask(0o077)  # the journal, registry, sockets and lock file: owner-only
     parser = build_parser()
     args = parser.parse_args(argv)
     from gateway.ops.logs import setup_logging
 
     setup_logging(args.debug)
     handler = _VERBS[args.verb]
+    try:
+        return _handle(handler, args)
+    except BrokenPipeError:
+        return _reader_gone()
+
+
+def _handle(handler: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
     try:
         return handler(args)
     except ConfigError as exc:
@@ -85,6 +94,22 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_FAILED
     except KeyboardInterrupt:
         return EXIT_OK
+    except BrokenPipeError:
+        raise
+    except Exception as exc:  # a bug: still one line, the traceback with --debug
+        if args.debug:
+            raise
+        print(f"alarm-gateway: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def _reader_gone() -> int:
+    """stdout's reader has gone (``| head``): point stdout at /dev/null so the interpreter's
+    last flush cannot fail again, and end quietly."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return EXIT_OK
 
 
 def _load(args: argparse.Namespace) -> SiteConfig:
@@ -105,18 +130,10 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     config = _load(args)
     from gateway.app import Gateway
+    from gateway.ops.stopping import run_until_signal
 
     gateway = Gateway(config, simulate=args.simulate)
-    return asyncio.run(_run_until_signal(gateway.run))
-
-
-async def _run_until_signal(run: Callable[[asyncio.Event], Any]) -> int:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await run(stop)
-    return EXIT_OK
+    return asyncio.run(run_until_signal(gateway.run, gateway.stopping))
 
 
 def cmd_events(args: argparse.Namespace) -> int:

@@ -75,13 +75,13 @@ async def build_alarms(gw: Gateway) -> None:
     gw.mqtt.on_command(service.on_mqtt)
     timers = AlarmTimers(engine, gw.recorder, gw.clock)
     engine.on_change = timers.wake
-    gw.add_task(timers.run)
+    gw.add_task(timers.run, name="alarm-timers")
     gw.control.register("drill", drill_command(config, engine, gw.recorder))
     http = _http_channel(gw)
     modem = _modem(gw)
     dispatcher = Dispatcher(config, gw.journal, gw.recorder, engine, gw.clock, http, modem)
     gw.consumers.append(CONSUMER)
-    gw.add_task(dispatcher.run)
+    gw.add_task(dispatcher.run, name="escalation")
     gw.health.add("hotline", _health(http, dispatcher))
     gw.health.add("modem", (lambda: _modem_health(modem)))
     gw.alarm_engine = engine  # for the console and tests
@@ -119,7 +119,7 @@ def _modem(gw: Gateway) -> Any:
     settings = ModemSettings(port=str(gw.config.resolve(cfg.port)) if "://" not in cfg.port
                              else cfg.port, baudrate=cfg.baud, poll_s=cfg.poll_s)
     modem = Modem(settings, on_sms=reply_sink(gw.config, gw.recorder), clock=gw.clock)
-    gw.add_task(modem.run)
+    gw.add_task(modem.run, name="modem")
     return modem
 
 

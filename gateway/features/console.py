@@ -34,7 +34,7 @@ async def build_console(gw: Gateway) -> None:
         secure=bool(settings.tls_cert and settings.tls_key),
     )
     server = ConsoleServer(app, settings, tls_context(settings, gw.config))
-    gw.add_task(server.run)
+    gw.add_task(server.run, name="console")
     gw.add_closer(server.stop)
     gw.health.add("console", server.health)
 

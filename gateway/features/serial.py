@@ -50,6 +50,7 @@ async def build_serial(gw: Gateway) -> None:
     ]
     registry = await asyncio.to_thread(Registry, registry_path(config), gw.clock)
     bus = SerialBus(settings, nodes, registry, gw.clock)
+    await asyncio.to_thread(bus.load_keys)  # a bad key refuses the start (exit 2), one line
     gw.serial = bus
     gw.inputs.append(bus)
     gw.indicators.append(bus)

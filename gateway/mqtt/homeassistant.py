@@ -196,4 +196,4 @@ async def build(gw: Gateway) -> None:
     discovery = Discovery(gw)
     gw.mqtt.subscribe_extra(f"{gw.config.homeassistant.discovery_prefix}/status",
                             discovery.on_ha_status)
-    gw.add_task(discovery.run)
+    gw.add_task(discovery.run, name="homeassistant")
