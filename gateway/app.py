@@ -23,8 +23,12 @@ from gateway.core.events import EventDraft, EventType
 from gateway.core.ports import Clock, InputSource
 from gateway.core.supervisor import Supervisor, TaskFactory, TaskFailed, TaskFailure
 from gateway.devices.state import DeviceStates
+from gateway.journal.guard import Prepared
+from gateway.journal.guard import prepare as prepare_journal
+from gateway.journal.lock import StorageLock
 from gateway.journal.recorder import Recorder
 from gateway.journal.store import Batch, Journal
+from gateway.journal.watch import JournalWatch
 from gateway.mqtt.link import CONSUMER as MQTT_CONSUMER
 from gateway.mqtt.link import MqttLink, settings_from_config
 from gateway.ops.control import ControlServer
@@ -50,12 +54,17 @@ class Gateway:
         clock: Clock | None = None,
         simulate: bool = False,
         pin_factory: Any = None,
+        new_journal: bool = False,
     ) -> None:
         self.config = config
         self.clock = clock or SystemClock()
         self.simulate = simulate or config.simulation
         self.pin_factory = pin_factory
         self.journal = Journal(storage_dir(config) / JOURNAL_FILE)
+        self.storage_lock = StorageLock(storage_dir(config))
+        self.new_journal = new_journal
+        self.journal_state: Prepared | None = None
+        self.journal_watch = JournalWatch(self.journal)
         self.recorder = Recorder(config, self.journal, self.clock)
         self.mqtt = MqttLink(settings_from_config(config), self.journal, self.clock)
         self.control = ControlServer(control_path(config))
@@ -83,6 +92,8 @@ class Gateway:
 
     # -- building ----------------------------------------------------------------------------
     async def _build(self) -> None:
+        self.journal_state = await asyncio.to_thread(
+            prepare_journal, self.journal.path, new_journal=self.new_journal)
         self.journal.open()
         await self.journal.start()
         self.devices = DeviceStates(self.config, self.journal.kv_all("device:"))
@@ -92,6 +103,17 @@ class Gateway:
         for build in _builders():
             await build(self)
         self._build_health()
+        self._restore_leds()
+
+    def _restore_leds(self) -> None:
+        """After a restart, every LED shows its device's open alarm again (a node asks with
+        its next heartbeat, a GPIO LED is set now)."""
+        engine = self.alarm_engine
+        if engine is None:
+            return
+        for device, led in engine.led_states().items():
+            for indicator in self.indicators:
+                indicator.set_led(device, led)
 
     def _build_gpio(self) -> None:
         from drivers.gpio import GpioInputs
@@ -112,6 +134,7 @@ class Gateway:
     def _build_control(self) -> None:
         self.control.register("ping", self._cmd_ping)
         self.control.register("status", self._cmd_status)
+        self.control.register("check_journal", self._cmd_check_journal)
         if self.simulate:
             from gateway.ops.sim_control import register_fault_commands, register_sim_commands
 
@@ -137,16 +160,21 @@ class Gateway:
     # -- running -----------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set; then stop cleanly. Raise :class:`TaskFailed` when a
-        task ended first (after the same clean stop)."""
-        failure: TaskFailure | None = None
+        task ended first (after the same clean stop), :class:`StartRefused` when another
+        gateway holds the storage folder (before anything in it is touched)."""
+        self.storage_lock.acquire()
         try:
-            await self._build()
-            await self._announce_start()
-            await self.control.start()
-            failure = await self._supervise(stop)
+            failure: TaskFailure | None = None
+            try:
+                await self._build()
+                await self._announce_start()
+                await self.control.start()
+                failure = await self._supervise(stop)
+            finally:
+                self.stopping.set()
+                await self._shutdown()
         finally:
-            self.stopping.set()
-            await self._shutdown()
+            self.storage_lock.release()
         if failure is not None:
             raise TaskFailed(failure)
 
@@ -157,6 +185,7 @@ class Gateway:
             sup.add(source.name, functools.partial(source.run, self.recorder))
         sup.add("health", functools.partial(self.health.run, self._publish_health))
         sup.add("housekeeping", self._housekeeping)
+        sup.add("journal-watch", self.journal_watch.run)
         self.ready.set()
         log.info("event=gateway_ready site=%s devices=%d simulate=%s tasks=%s",
                  self.config.site.id, len(self.config.devices), self.simulate,
@@ -190,7 +219,16 @@ class Gateway:
 
     async def _announce_start(self) -> None:
         assert self.devices is not None
-        await self.recorder.record(EventDraft(EventType.GATEWAY_START, detail={"version": _version()}))
+        state = self.journal_state
+        detail: dict[str, Any] = {"version": _version()}
+        if state is not None:
+            detail["journal"] = state.identity
+        await self.recorder.record(EventDraft(EventType.GATEWAY_START, detail=detail))
+        if state is not None and state.started_new not in ("", "first start"):
+            await self.recorder.record(EventDraft(EventType.TROUBLE, detail={
+                "source": "journal", "reason": f"new journal started: the old one was "
+                f"{state.started_new}", "replaced": state.replaced, "moved_to": state.moved_to,
+                "action": "open alarms and police timers from before are not known"}))
         await self.journal.commit(Batch(retained=self.devices.all_documents()))
 
     async def _publish_health(self, doc: str) -> bool:
@@ -226,6 +264,11 @@ class Gateway:
 
     async def _cmd_status(self, request: dict[str, Any]) -> dict[str, Any]:
         return {"health": self.health.document()}
+
+    async def _cmd_check_journal(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Check the journal now; a damaged one stops the gateway (exit 1)."""
+        problems = await self.journal_watch.check_now()
+        return {"whole": not problems, "problems": problems}
 
 
 def _builders() -> list[Callable[[Gateway], Coroutine[Any, Any, None]]]:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from importlib.metadata import entry_points
 
 from gateway.config.schema import SiteConfig, load_config
-from gateway.core.errors import CommandError, ConfigError, GatewayError
+from gateway.core.errors import CommandError, ConfigError, GatewayError, StartRefused
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -42,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     run = verb("run", "run the gateway")
     run.add_argument("--simulate", action="store_true",
                      help="GPIO on gpiozero's MockFactory, driven through the control socket")
+    run.add_argument("--new-journal", action="store_true",
+                     help="start an empty journal when this storage's journal is missing or "
+                          "damaged (a damaged one is kept, renamed); a healthy one is kept")
     verb("check-config", "validate the config: exit 0, or 2 with one line per error")
     events = verb("events", "read the journal (a table for people, --json for programs)")
     events.add_argument("--since", metavar="WHEN",
@@ -84,7 +87,7 @@ def _handle(handler: Callable[[argparse.Namespace], int], args: argparse.Namespa
         for line in exc.lines():
             print(f"alarm-gateway: config error: {line}", file=sys.stderr)
         return EXIT_USAGE
-    except CommandError as exc:
+    except (CommandError, StartRefused) as exc:
         print(f"alarm-gateway: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except GatewayError as exc:
@@ -132,7 +135,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from gateway.app import Gateway
     from gateway.ops.stopping import run_until_signal
 
-    gateway = Gateway(config, simulate=args.simulate)
+    gateway = Gateway(config, simulate=args.simulate, new_journal=args.new_journal)
     return asyncio.run(run_until_signal(gateway.run, gateway.stopping))
 
 

@@ -168,11 +168,16 @@ class MqttLink:
         self.connected.set()
         log.info("event=broker_connected broker=%s:%s", self.settings.host, self.settings.port)
         sub = Subscription(self._journal, CONSUMER)
+        task = asyncio.current_task()
+        cancelling = task.cancelling() if task is not None else 0
         try:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self._pump_events(client, sub))
                 tg.create_task(self._pump_retained(client))
                 tg.create_task(self._read_messages(client))
+        except BaseExceptionGroup:
+            _forget_group_cancel(cancelling)
+            raise
         finally:
             sub.close()
 
@@ -310,6 +315,15 @@ class MqttLink:
             return True
         except (TimeoutError, aiomqtt.MqttError, OSError):
             return False
+
+
+def _forget_group_cancel(before: int) -> None:
+    """Undo the cancellation a TaskGroup requested of this task and never withdrew: on
+    Python 3.11 a child failing while the group waits in ``__aexit__`` leaves the parent
+    ``cancelling()`` for good, and the link's next connection would be taken as cancelled."""
+    task = asyncio.current_task()
+    while task is not None and task.cancelling() > before:
+        task.uncancel()
 
 
 def _raise_if_cancelling() -> None:
