@@ -14,10 +14,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from drivers.debounce import Debouncer, Transition
-from gateway.config.schema import Device
 from gateway.core.errors import HardwareError
 from gateway.core.events import EventDraft, EventType
-from gateway.core.ports import Clock, EventSink
+from gateway.core.ports import Clock, EventSink, GpioDevice
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +30,7 @@ class GpioInputs:
 
     name = "gpio"
 
-    def __init__(self, devices: Sequence[Device], clock: Clock, pin_factory: Any = None) -> None:
+    def __init__(self, devices: Sequence[GpioDevice], clock: Clock, pin_factory: Any = None) -> None:
         self._devices = [d for d in devices if d.input == "gpio"]
         self._clock = clock
         self._factory = pin_factory

@@ -23,6 +23,7 @@ from gateway.core.events import EventDraft, EventType
 from gateway.core.ports import Clock, InputSource
 from gateway.core.supervisor import Supervisor, TaskFactory, TaskFailed, TaskFailure
 from gateway.devices.state import DeviceStates
+from gateway.features.builders import BUILDERS
 from gateway.journal.guard import Prepared
 from gateway.journal.guard import prepare as prepare_journal
 from gateway.journal.lock import StorageLock
@@ -100,7 +101,7 @@ class Gateway:
         self.recorder.add_processor(self.devices)
         self._build_gpio()
         self._build_control()
-        for build in _builders():
+        for build in BUILDERS:
             await build(self)
         self._build_health()
         self._restore_leds()
@@ -136,7 +137,7 @@ class Gateway:
         self.control.register("status", self._cmd_status)
         self.control.register("check_journal", self._cmd_check_journal)
         if self.simulate:
-            from gateway.ops.sim_control import register_fault_commands, register_sim_commands
+            from gateway.features.sim_control import register_fault_commands, register_sim_commands
 
             register_fault_commands(self)
             if self.gpio is not None:
@@ -269,19 +270,6 @@ class Gateway:
         """Check the journal now; a damaged one stops the gateway (exit 1)."""
         problems = await self.journal_watch.check_now()
         return {"whole": not problems, "problems": problems}
-
-
-def _builders() -> list[Callable[[Gateway], Coroutine[Any, Any, None]]]:
-    """The feature builders listed in :mod:`gateway.features`, imported on demand."""
-    import importlib
-
-    from gateway.features import BUILDERS
-
-    out = []
-    for spec in BUILDERS:
-        module, _, name = spec.partition(":")
-        out.append(getattr(importlib.import_module(module), name))
-    return out
 
 
 def _version() -> str:

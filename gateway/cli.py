@@ -15,7 +15,8 @@ import sys
 from collections.abc import Callable
 from importlib.metadata import entry_points
 
-from gateway.config.schema import SiteConfig, load_config
+from gateway import __version__
+from gateway.config.schema import SiteConfig
 from gateway.core.errors import CommandError, ConfigError, GatewayError, StartRefused
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -31,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Ward alarm gateway: panic buttons to the security desk and the police.",
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    parser.add_argument("--version", action="version", version=f"alarm-gateway {__version__}")
     sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
 
     def verb(name: str, help_text: str, needs_config: bool = True) -> argparse.ArgumentParser:
@@ -46,11 +48,6 @@ def build_parser() -> argparse.ArgumentParser:
                      help="start an empty journal when this storage's journal is missing or "
                           "damaged (a damaged one is kept, renamed); a healthy one is kept")
     verb("check-config", "validate the config: exit 0, or 2 with one line per error")
-    events = verb("events", "read the journal (a table for people, --json for programs)")
-    events.add_argument("--since", metavar="WHEN",
-                        help="RFC 3339 time, or a duration back from now: 90s, 15m, 2h, 3d")
-    events.add_argument("--json", action="store_true", help="one JSON event per line")
-    events.add_argument("--limit", type=int, default=1000, help="at most this many (default 1000)")
     drill = verb("drill", "ask the running gateway to raise a drill alarm end to end")
     drill.add_argument("--device", metavar="ID", help="device to raise it for (default: first)")
     enroll = verb("enroll", "enroll a serial button node")
@@ -61,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="seconds to wait for an unknown node's BOOT (learn mode)")
     verb("hash-password", "read a password and print its argon2id hash for [[console.users]]",
          False)
+    for add in _verb_modules():
+        _VERBS.update(add(verb))
     for plugin in entry_points(group=PLUGIN_GROUP):
         _VERBS.update(plugin.load()(verb))
     return parser
@@ -116,7 +115,9 @@ def _reader_gone() -> int:
 
 
 def _load(args: argparse.Namespace) -> SiteConfig:
-    return load_config(args.config)
+    from gateway.preflight import load_site
+
+    return load_site(args.config)
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
@@ -139,16 +140,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     return asyncio.run(run_until_signal(gateway.run, gateway.stopping))
 
 
-def cmd_events(args: argparse.Namespace) -> int:
-    from gateway.journal.reader import print_events
-
-    return print_events(_load(args), since=args.since, as_json=args.json, limit=args.limit)
-
-
 def cmd_drill(args: argparse.Namespace) -> int:
     from gateway.alarms.drill import request_drill
+    from gateway.ops.locate import locate
 
-    return request_drill(_load(args), args.device)
+    target = locate(_load(args))
+    if target.note:
+        print(f"alarm-gateway: {target.note}", file=sys.stderr)
+    return request_drill(target.config, args.device)
 
 
 def cmd_enroll(args: argparse.Namespace) -> int:
@@ -166,11 +165,18 @@ def cmd_hash_password(args: argparse.Namespace) -> int:
 _VERBS: dict[str, Callable[[argparse.Namespace], int]] = {
     "run": cmd_run,
     "check-config": cmd_check_config,
-    "events": cmd_events,
     "drill": cmd_drill,
     "enroll": cmd_enroll,
     "hash-password": cmd_hash_password,
 }
+
+
+def _verb_modules() -> list[Callable[..., dict[str, Callable[[argparse.Namespace], int]]]]:
+    """Verbs kept in their own modules (cli.py stays small): each adds its parsers with
+    ``verb(name, help, needs_config)`` and returns its handlers."""
+    from gateway.cli_events import add_events_verb
+
+    return [add_events_verb]
 
 
 if __name__ == "__main__":

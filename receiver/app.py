@@ -12,7 +12,7 @@ import contextlib
 import logging
 import ssl
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from argon2 import PasswordHasher
@@ -32,6 +32,9 @@ from receiver.links import Links
 from receiver.screen.auth import Accounts, LoginLimiter, Sessions
 from receiver.screen.server import ScreenApp
 from receiver.store import Batch, Store
+
+if TYPE_CHECKING:
+    from receiver.dc09 import Dc09Listener
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +62,7 @@ class Receiver:
             Sessions(self.store, self.clock, config.screen.session_minutes),
             LoginLimiter(self.clock), self.health,
             secure=bool(config.screen.tls_cert and config.screen.tls_key))
+        self.dc09 = self._dc09_listener()
         self.urls: dict[str, str] = {}
         self.ready = asyncio.Event()
         self._runners: list[web.AppRunner] = []
@@ -73,6 +77,7 @@ class Receiver:
             self.links.load()
             await self._journal_start()
             await self._listen()
+            await self._listen_dc09()
             self.ready.set()
             async with asyncio.TaskGroup() as tg:
                 tasks = [tg.create_task(self.links.run()), tg.create_task(self._housekeeping())]
@@ -115,6 +120,37 @@ class Receiver:
                 self.urls[part] = url
             log.info("event=receiver_listening part=%s url=%s", name, url)
 
+    def _dc09_listener(self) -> Dc09Listener | None:
+        """The DC-09 listener of ``[dc09]`` (panels and gateways over TCP), or None.
+        pysiaalarm (the ``receiver`` extra) is imported only when it is configured."""
+        dc09 = self.config.dc09
+        if dc09 is None:
+            return None
+        try:
+            from receiver.dc09 import Dc09Listener, PanelAccount
+            from receiver.dc09_intake import PanelIntake
+        except ImportError as exc:
+            raise ConfigError([("dc09", f"needs pysiaalarm ({exc.name} is missing): "
+                                        "pip install 'ward-alarm-gateway[receiver]'")]) from exc
+        accounts = [PanelAccount(account=a.account.upper(), site=a.site,
+                                 key=self.config.dc09_key(a.key_file)) for a in dc09.accounts]
+        handler = PanelIntake(self.intake, self.store, self.clock,
+                              {a.account: a.site for a in accounts})
+        host, port = split_listen(dc09.listen)
+        return Dc09Listener(accounts, handler, host=host, port=port,
+                            timeband_s=(dc09.max_behind_s, dc09.max_ahead_s))
+
+    async def _listen_dc09(self) -> None:
+        if self.dc09 is None:
+            return
+        try:
+            await self.dc09.start()
+        except OSError as exc:
+            raise GatewayError(f"cannot listen on {self.dc09.host}:{self.dc09.port} (dc09): "
+                               f"{exc.strerror or exc}") from exc
+        self.urls["dc09"] = f"tcp://{self.dc09.host}:{self.dc09.port}"
+        log.info("event=receiver_listening part=dc09 url=%s", self.urls["dc09"])
+
     async def _housekeeping(self) -> None:
         while True:
             await asyncio.sleep(HOUSEKEEPING_S)
@@ -122,6 +158,8 @@ class Receiver:
 
     async def _close(self) -> None:
         self.feed.close()
+        if self.dc09 is not None:
+            await self.dc09.stop()
         for runner in self._runners:
             with contextlib.suppress(Exception):
                 await runner.cleanup()
@@ -134,7 +172,8 @@ class Receiver:
                 "uptime_s": round(time.monotonic() - self._started),
                 "alarms_open": len(self.desk.open_records()), "links": self.links.health(),
                 "intake": self.intake.health(), "polls_waiting": self.acks.waiting,
-                "screens": self.feed.clients}
+                "screens": self.feed.clients,
+                "dc09": self.dc09.health() if self.dc09 is not None else None}
 
 
 def tls_context(listener: Listener, config: ReceiverConfig, name: str) -> ssl.SSLContext | None:

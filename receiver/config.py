@@ -19,6 +19,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from gateway.core.errors import ConfigError
+from receiver.dc09_config import Dc09, dc09_problems, read_key
 
 Ident = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 
@@ -90,6 +91,7 @@ class ReceiverConfig(_Strict):
     storage: Storage = Storage()
     sites: list[Site] = Field(min_length=1)
     officers: list[Officer] = Field(default_factory=list)
+    dc09: Dc09 | None = None
     base_dir: str = "."
 
     def site(self, site_id: str) -> Site | None:
@@ -105,6 +107,10 @@ class ReceiverConfig(_Strict):
     @property
     def storage_dir(self) -> Path:
         return self.resolve(self.storage.path)
+
+    def dc09_key(self, key_file: str | None) -> bytes | None:
+        """A DC-09 account's AES key (checked at load time), or None for plain messages."""
+        return read_key(self.resolve(key_file)) if key_file else None
 
     def secret(self, site: Site) -> bytes:
         """The site's shared secret: the first line of its file (checked at load time)."""
@@ -168,6 +174,9 @@ def _cross_checks(c: ReceiverConfig) -> list[tuple[str, str]]:
                            "polls once per wait"))
     for name, listener in (("api", c.api), ("screen", c.screen)):
         errors += _listener_problems(name, listener, c)
+    if c.dc09 is not None:
+        errors += dc09_problems(c.dc09, {s.id for s in c.sites}, c.resolve,
+                                secret_file_problem, split_listen)
     return errors
 
 

@@ -160,7 +160,7 @@ class SimulatedSite:
         assert dev.node is not None and self.config.serial is not None
         key = None
         if dev.key_file:
-            from drivers.serialbus import load_key
+            from gateway.serialbus.bus import load_key
 
             key = load_key(str(self.config.resolve(dev.key_file)))
         supervision_s = dev.supervision_s or self.config.serial.supervision_s

@@ -35,10 +35,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from gateway.config.schema import load_config
+    from gateway.preflight import load_site
     from simulator.cli import run_simulate, tighten_secrets
 
     for line in tighten_secrets(args.config):  # git does not keep 0600 on example secrets
         print(f"alarm-gateway: {line}", file=sys.stderr)
-    return run_simulate(load_config(args.config), args.scenario, mqtt_url=args.mqtt_url,
+    return run_simulate(load_site(args.config), args.scenario, mqtt_url=args.mqtt_url,
                         start_gateway=not args.no_gateway)

@@ -30,7 +30,7 @@ MOVES: dict[str, str] = {
     "gateway.escalation.plan": "gateway.alarms.plan",
     "gateway.serial_feature": "gateway.features.serial",
     "gateway.console.feature": "gateway.features.console",
-    "gateway.extensions": "gateway.features",
+    "gateway.extensions": "gateway.features.builders",
     "gateway.messages": "gateway.escalation.messages",
     "gateway.escalation.model": "gateway.escalation.wire",
     "gateway.bus_logic": "gateway.serialbus.logic",
@@ -42,9 +42,12 @@ MOVES: dict[str, str] = {
     "gateway.sdnotify": "gateway.ops.sdnotify",
     "gateway.control": "gateway.ops.control",
     "gateway.logs": "gateway.ops.logs",
-    "gateway.operations": "gateway.ops.operations",
-    "gateway.sim_control": "gateway.ops.sim_control",
+    "gateway.operations": "gateway.features.operations",
+    "gateway.sim_control": "gateway.features.sim_control",
     "gateway.demo": "simulator.demo",
+    "gateway.ops.operations": "gateway.features.operations",
+    "gateway.ops.sim_control": "gateway.features.sim_control",
+    "drivers.serialbus": "gateway.serialbus.bus",
 }
 
 # longest first, and never rewrite a name that is already a new path
@@ -61,9 +64,16 @@ def _is_new_package(name: str) -> bool:
     return (_ROOT / name.replace(".", "/") / "__init__.py").exists()
 
 
+def _exists(module: str) -> bool:
+    path = _ROOT / module.replace(".", "/")
+    return path.with_suffix(".py").exists() or (path / "__init__.py").exists()
+
+
 def _replace(match: re.Match[str]) -> str:
     old, tail = match.group(1), match.group(2) or ""
     if old + tail in _NEW or any(n.startswith(old + tail + ".") for n in _NEW if tail):
+        return match.group(0)
+    if tail and _exists(old + tail):
         return match.group(0)
     if _is_new_package(old):
         after = match.string[match.end():match.end() + 200]

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from gateway.config.schema import check_url, secret_file_problem
+from gateway.config.values import check_url, secret_file_problem
 
 Problem = tuple[str, str]
 _PHONE = re.compile(r"^\+?[0-9]{6,15}$")
@@ -26,7 +26,6 @@ def cross_checks(raw: dict[str, Any], base: Path) -> list[Problem]:
         _mqtt,
         _policy,
         _escalation,
-        _messages,
         _console,
     ]
     out: list[Problem] = []
@@ -204,20 +203,6 @@ def _escalation(raw: dict[str, Any], base: Path) -> Iterator[Problem]:
                 if isinstance(number, str) and not _PHONE.match(re.sub(r"[\s.-]", "", number)):
                     yield f"escalation.sms.{key}[{i}]", f"not a phone number: {number!r}"
 
-
-def _messages(raw: dict[str, Any], base: Path) -> Iterator[Problem]:
-    messages = _section(raw, "messages")
-    if messages is None:
-        return
-    try:
-        from gateway.escalation.messages import check_template
-    except ImportError:  # pragma: no cover - messages ship with the gateway
-        return
-    for key in ("sms", "sms_en"):
-        template = messages.get(key)
-        if isinstance(template, str):
-            for problem in check_template(template):
-                yield f"messages.{key}", problem
 
 
 def _console(raw: dict[str, Any], base: Path) -> Iterator[Problem]:

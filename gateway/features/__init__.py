@@ -1,16 +1,7 @@
-"""The feature builders the composition root runs, in order, after the spine is built.
+"""Features: the parts the composition root adds after the spine, each one builder.
 
-Each entry is ``"module:function"``; the function takes the :class:`~gateway.app.Gateway`
-and adds its inputs, processors, control commands and tasks. A feature is one line here.
+A builder is an async callable taking the :class:`~gateway.app.Gateway` and adding its
+inputs, processors, control commands, tasks and closers. They are imported here as callables
+(``BUILDERS`` in :mod:`gateway.features.builders`), so the import graph shows every wire;
+each does nothing unless its config section enables it.
 """
-
-from __future__ import annotations
-
-BUILDERS: list[str] = [
-    "gateway.features.serial:build_serial",
-    "gateway.features.alarms:build_alarms",
-    "gateway.features.console:build_console",
-    "gateway.ops.operations:build",
-    "gateway.mqtt.homeassistant:build",
-    "gateway.ops.sdnotify:build",
-]

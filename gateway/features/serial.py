@@ -9,24 +9,17 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import asdict
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gateway.config.schema import SiteConfig
 from gateway.core.errors import CommandError
+from gateway.paths import registry_path
+from gateway.serialbus.enroll import enrollment_problem, node_listing
 
 if TYPE_CHECKING:
     from gateway.app import Gateway
 
-REGISTRY_FILE = "registry.json"
-
-
-def registry_path(config: SiteConfig) -> Path:
-    return config.resolve(config.storage.path) / REGISTRY_FILE
-
-
 async def build_serial(gw: Gateway) -> None:
-    from drivers.serialbus import BusNode, BusSettings, SerialBus
+    from gateway.serialbus.bus import BusNode, BusSettings, SerialBus
     from gateway.serialbus.registry import Registry
 
     config = gw.config
@@ -80,24 +73,3 @@ def _register_commands(gw: Gateway, registry: Any) -> None:
 
     gw.control.register("nodes", nodes)
     gw.control.register("enroll", enroll)
-
-
-def node_listing(registry: Any) -> dict[str, Any]:
-    return {
-        "enrolled": [asdict(r) for r in registry.records().values()],
-        "pending": [asdict(p) for p in registry.pending()],
-    }
-
-
-def enrollment_problem(config: SiteConfig, node: int, device: str) -> str | None:
-    """Why node ``node`` cannot become ``device`` under this config, or None."""
-    dev = config.device(device)
-    if dev is None:
-        return (f"no device {device!r} in the config: add it first, e.g.\n"
-                f"[[devices]]\nid = \"{device}\"\nward = \"…\"\nroom = \"…\"\n"
-                f"input = \"serial\"\nnode = {node}")
-    if dev.input != "serial":
-        return f"device {device!r} is a GPIO device, not a serial node"
-    if dev.node != node:
-        return f"device {device!r} is configured as node {dev.node}, not {node}: fix devices.node"
-    return None

@@ -29,7 +29,7 @@ from gateway import __version__
 from gateway.config.schema import Device, SiteConfig
 
 if TYPE_CHECKING:
-    from gateway.app import Gateway
+    from gateway.mqtt.link import MqttLink
 
 log = logging.getLogger(__name__)
 
@@ -150,9 +150,9 @@ def _common(config: SiteConfig, dev: Device) -> dict[str, Any]:
 class Discovery:
     """Publishes the configs on each broker connection and on Home Assistant's ``online``."""
 
-    def __init__(self, gw: Gateway) -> None:
-        self._gw = gw
-        self.configs = discovery_configs(gw.config)
+    def __init__(self, config: SiteConfig, mqtt: MqttLink) -> None:
+        self._mqtt = mqtt
+        self.configs = discovery_configs(config)
         self.wanted = asyncio.Event()
         self.published = 0
 
@@ -164,7 +164,7 @@ class Discovery:
     async def run(self, poll_s: float = 1.0) -> None:
         """Until cancelled: publish when (re)connected or asked; retry until all went out."""
         done_for = -1
-        mqtt = self._gw.mqtt
+        mqtt = self._mqtt
         while True:
             await mqtt.connected.wait()
             if mqtt.connects != done_for or self.wanted.is_set():
@@ -182,18 +182,8 @@ class Discovery:
     async def _publish_all(self) -> bool:
         for topic, payload in self.configs.items():
             body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
-            if not await self._gw.mqtt.publish_full(topic, body, retain=True):
+            if not await self._mqtt.publish_full(topic, body, retain=True):
                 return False
         self.published += 1
         log.info("event=homeassistant_discovery_published configs=%d", len(self.configs))
         return True
-
-
-async def build(gw: Gateway) -> None:
-    """Feature builder: active only with ``[homeassistant] enabled = true``."""
-    if not gw.config.homeassistant.enabled:
-        return
-    discovery = Discovery(gw)
-    gw.mqtt.subscribe_extra(f"{gw.config.homeassistant.discovery_prefix}/status",
-                            discovery.on_ha_status)
-    gw.add_task(discovery.run, name="homeassistant")

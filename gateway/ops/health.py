@@ -7,7 +7,7 @@ this module knows the shape of the document, not the parts.
 :class:`HealthLimits` reads a document against the ``[health]`` limits (disk free, journal
 backlog, hotline failures in a row) and says which troubles are on; :class:`TroubleLatch`
 turns that into edges, so a ``trouble`` / ``trouble_cleared`` event is recorded once per
-crossing, not every interval. Both are sans-I/O; the wiring is in :mod:`gateway.ops.operations`.
+crossing, not every interval. Both are sans-I/O; the wiring is in :mod:`gateway.features.operations`.
 """
 
 from __future__ import annotations

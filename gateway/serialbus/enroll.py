@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import asdict
 from typing import Any
 
 from gateway.config.schema import SiteConfig
 from gateway.core.clock import SystemClock, rfc3339
 from gateway.core.errors import CommandError, GatewayError
 from gateway.ops.control import request_sync
-from gateway.paths import control_path
+from gateway.paths import control_path, registry_path
 
 
 def _ask(config: SiteConfig, payload: dict[str, Any]) -> dict[str, Any] | None:
@@ -38,7 +39,6 @@ def _listing(config: SiteConfig) -> dict[str, Any]:
     answer = _ask(config, {"cmd": "nodes"})
     if answer is not None:
         return answer
-    from gateway.features.serial import node_listing, registry_path
     from gateway.serialbus.registry import Registry
 
     registry = Registry(registry_path(config), SystemClock())
@@ -49,7 +49,6 @@ def _listing(config: SiteConfig) -> dict[str, Any]:
 
 
 def _enroll(config: SiteConfig, node: int, device: str) -> dict[str, Any]:
-    from gateway.features.serial import enrollment_problem
 
     problem = enrollment_problem(config, node, device)
     if problem:
@@ -59,7 +58,6 @@ def _enroll(config: SiteConfig, node: int, device: str) -> dict[str, Any]:
         return dict(answer["enrolled"])
     from dataclasses import asdict
 
-    from gateway.features.serial import registry_path
     from gateway.serialbus.registry import Registry
 
     dev = config.device(device)
@@ -117,3 +115,24 @@ def run_enroll(config: SiteConfig, args: argparse.Namespace) -> int:
         raise
     print(f"enrolled node {record['node']} as {record['device']}")
     return 0
+
+
+def node_listing(registry: Any) -> dict[str, Any]:
+    return {
+        "enrolled": [asdict(r) for r in registry.records().values()],
+        "pending": [asdict(p) for p in registry.pending()],
+    }
+
+
+def enrollment_problem(config: SiteConfig, node: int, device: str) -> str | None:
+    """Why node ``node`` cannot become ``device`` under this config, or None."""
+    dev = config.device(device)
+    if dev is None:
+        return (f"no device {device!r} in the config: add it first, e.g.\n"
+                f"[[devices]]\nid = \"{device}\"\nward = \"…\"\nroom = \"…\"\n"
+                f"input = \"serial\"\nnode = {node}")
+    if dev.input != "serial":
+        return f"device {device!r} is a GPIO device, not a serial node"
+    if dev.node != node:
+        return f"device {device!r} is configured as node {dev.node}, not {node}: fix devices.node"
+    return None

@@ -1,6 +1,6 @@
 """What the gateway does with each serial bus frame (SPEC §2), without doing any I/O.
 
-The adapter (``drivers/serialbus.py``) decodes a line, asks :func:`decide` what it means for
+The adapter (``gateway/serialbus/bus.py``) decodes a line, asks :func:`decide` what it means for
 the node's :class:`~gateway.serialbus.registry.NodeRecord`, records the drafts it gets back, persists
 the new record and only then sends the reply. Supervision (:class:`Supervisor`) and the
 journaling rate limit for rejected input (:class:`RejectLimiter`) are pure too: they read an

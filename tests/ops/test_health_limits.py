@@ -11,8 +11,8 @@ from conftest import MOSQUITTO, free_port
 from mqtt_helpers import Broker, MqttCollector
 
 from gateway.config.schema import validate_config
+from gateway.features.operations import NEXT_TEST_KEY, warn_weak_security
 from gateway.ops.health import HealthLimits, TroubleLatch
-from gateway.ops.operations import NEXT_TEST_KEY, warn_weak_security
 
 from .helpers import control, running_gateway, site_file
 
@@ -159,7 +159,7 @@ def test_insecure_tls_settings_are_logged(tmp_path: Path, caplog: pytest.LogCapt
 
     gw = Stub()
     gw.config = config  # type: ignore[attr-defined]
-    with caplog.at_level(logging.WARNING, logger="gateway.ops.operations"):
+    with caplog.at_level(logging.WARNING, logger="gateway.features.operations"):
         warn_weak_security(gw)  # type: ignore[arg-type]
     lines = [r.getMessage() for r in caplog.records]
     assert any(m.startswith("event=tls_verification_disabled where=mqtt") for m in lines)

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from drivers.frames import FrameType, decode_frame, encode_frame
-from drivers.serialbus import BusNode, BusSettings, SerialBus
 from gateway.core.clock import SystemClock
 from gateway.core.events import EventDraft, EventType
+from gateway.serialbus.bus import BusNode, BusSettings, SerialBus
 from gateway.serialbus.registry import Registry
 from simulator.nodes import BusSimulator, NodeSpec
 

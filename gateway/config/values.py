@@ -1,0 +1,47 @@
+"""Checks of single config values shared by the schema and the cross-checks: URLs, secret files."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+
+def secret_file_problem(path: Path) -> str | None:
+    """Why a secret file cannot be used, or None: it must exist, be a readable regular file,
+    and be readable by its owner only (no group or other permission bits)."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return f"file {path} does not exist"
+    except OSError as exc:
+        return f"file {path} cannot be read ({exc.strerror})"
+    if not stat.S_ISREG(st.st_mode):
+        return f"{path} is not a regular file"
+    if st.st_mode & 0o077:
+        return f"file {path} is readable by others (mode {st.st_mode & 0o777:o}); chmod 600 it"
+    if not os.access(path, os.R_OK):
+        return f"file {path} is not readable by this user"
+    return None
+
+
+
+
+def check_url(url: Any, schemes: tuple[str, ...]) -> str | None:
+    """Why ``url`` is not a usable URL with one of ``schemes``, or None."""
+    if not isinstance(url, str):
+        return "must be a string"
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        return f"not a valid URL ({exc})"
+    if parts.scheme not in schemes:
+        return f"scheme must be one of {', '.join(s + '://' for s in schemes)}, not {url!r}"
+    if not parts.hostname:
+        return f"has no host: {url!r}"
+    if port == 0:
+        return "port 0 is not valid"
+    return None
