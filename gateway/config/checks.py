@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from gateway.config.values import check_url, secret_file_problem
+from gateway.config.values import check_url, node_key_problem, secret_file_problem
 
 Problem = tuple[str, str]
 _PHONE = re.compile(r"^\+?[0-9]{6,15}$")
@@ -128,7 +128,7 @@ def _serial_device(
         yield f"{where}.pin", "only applies to GPIO devices (input = \"gpio\")"
     key = dev.get("key_file")
     if isinstance(key, str):
-        problem = secret_file_problem(_resolve(base, key))
+        problem = node_key_problem(_resolve(base, key))
         if problem:
             yield f"{where}.key_file", problem
 

@@ -13,7 +13,9 @@ cancels the rest again and again until a deadline, and names the tasks that woul
 
 ``inject`` puts a fault into a running task (simulation and tests only): it is delivered as
 a cancellation at the task's current ``await``, so the task's own clean-up runs, and then
-becomes an exception, a normal return, or a task that ignores every further cancellation.
+becomes an exception, a normal return, a task that ignores every further cancellation, or
+one that blocks the whole event loop (only the hard deadline of :mod:`gateway.ops.stopping`
+ends that process).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from enum import StrEnum
@@ -31,6 +34,8 @@ from gateway.core.errors import CommandError, GatewayError
 log = logging.getLogger(__name__)
 
 TaskFactory = Callable[[], Coroutine[Any, Any, None]]
+#: how long a :attr:`Fault.BLOCK` holds the event loop (far past any stop deadline)
+BLOCK_S = 600.0
 
 
 class Fault(StrEnum):
@@ -39,6 +44,7 @@ class Fault(StrEnum):
     RAISE = "raise"  # the task dies with an exception
     RETURN = "return"  # the task returns as if its work were done
     HANG = "hang"  # the task ignores every cancellation from now on (a stuck task)
+    BLOCK = "block"  # the task blocks the event loop itself (a blocking call gone wrong)
 
 
 class InjectedFault(GatewayError, RuntimeError):
@@ -130,10 +136,14 @@ class Supervisor:
             pending = [t for t in self._tasks.values() if not t.done()]
             left = deadline - loop.time()
             if not pending or left <= 0:
-                return [t.get_name() for t in pending]
+                break
             for task in pending:
                 task.cancel()
             await asyncio.wait(pending, timeout=min(0.2, left))
+        for name, task in self._tasks.items():  # say what else failed, not "never retrieved"
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                log.warning("event=task_also_failed task=%s error=%r", name, str(task.exception()))
+        return [t.get_name() for t in self._tasks.values() if not t.done()]
 
     def inject(self, name: str, fault: Fault) -> None:
         """Put ``fault`` into running task ``name`` (simulation and tests only)."""
@@ -155,6 +165,9 @@ class Supervisor:
                 raise InjectedFault(f"fault injected into {name}") from None
             if fault is Fault.HANG:
                 await _ignore_cancellation()
+            if fault is Fault.BLOCK:
+                await asyncio.sleep(0.2)  # the control command's answer goes out first
+                time.sleep(BLOCK_S)
 
 
 async def _ignore_cancellation() -> None:

@@ -37,6 +37,7 @@ from drivers.frames import (
     state_frame,
 )
 from drivers.serialport import open_serial
+from gateway.config.values import parse_node_key
 from gateway.core.errors import ConfigError
 from gateway.core.events import EventDraft, EventType
 from gateway.core.ports import Clock, EventSink
@@ -73,12 +74,9 @@ def load_key(path: str | os.PathLike[str]) -> bytes:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([(str(path), f"cannot read key file: {exc}")]) from exc
     try:
-        key = bytes.fromhex("".join(text.split()))
+        return parse_node_key(text)
     except ValueError as exc:
-        raise ConfigError([(str(path), "key file must hold hex digits")]) from exc
-    if len(key) < 16:
-        raise ConfigError([(str(path), "key is shorter than 16 bytes (32 hex digits)")])
-    return key
+        raise ConfigError([(str(path), str(exc))]) from exc
 
 
 @dataclass(frozen=True, slots=True)
