@@ -167,7 +167,7 @@ class Supervisor:
                 await _ignore_cancellation()
             if fault is Fault.BLOCK:
                 await asyncio.sleep(0.2)  # the control command's answer goes out first
-                time.sleep(BLOCK_S)
+                time.sleep(BLOCK_S)  # noqa: ASYNC251 (the point of the fault)
 
 
 async def _ignore_cancellation() -> None:
