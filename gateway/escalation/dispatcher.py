@@ -23,7 +23,7 @@ from gateway.alarms.model import FINAL_STATUSES
 from gateway.config.schema import SiteConfig
 from gateway.core.clock import parse_rfc3339
 from gateway.core.events import Event, EventDraft, EventType
-from gateway.core.ports import Clock, EventSink
+from gateway.core.ports import Clock, EventSink, SmsHandler
 from gateway.escalation.delivery import HttpRunner, Reporter, SmsRunner
 from gateway.escalation.outbound import Outbound
 from gateway.journal.store import Journal, Subscription
@@ -52,6 +52,7 @@ class Dispatcher:
         http: Any = None,
         sms: SmsSender | None = None,
         *,
+        receivers: dict[str, tuple[str, Any]] | None = None,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
         retry_pause_s: float = 30.0,
     ) -> None:
@@ -59,10 +60,12 @@ class Dispatcher:
         self._engine = engine
         self._inflight: dict[int, asyncio.Task[None]] = {}
         self._done_upto = 0
+        self._live_from = 0  # plans after this seq were decided while this run was up
         self._sub: Subscription | None = None
         self.reporter = Reporter(sink, engine, clock)
         outbound = Outbound(config)
-        self.http = HttpRunner(http, outbound, self.reporter, sleep, retry_pause_s) if http else None
+        self.http = HttpRunner(http, outbound, self.reporter, sleep, retry_pause_s,
+                               receivers=receivers) if http or receivers else None
         self.sms = SmsRunner(sms, outbound, self.reporter, clock, sleep,
                              config.escalation.sms.min_interval_s
                              if config.escalation.sms else 0) if sms else None
@@ -80,6 +83,7 @@ class Dispatcher:
         """
         sub = self._sub = Subscription(self._journal, CONSUMER)
         self._done_upto = sub.position
+        self._live_from = self._journal.last_seq
         wake = asyncio.Event()
         self._journal.add_listener(wake.set)
         try:
@@ -107,6 +111,8 @@ class Dispatcher:
         if event.type != EventType.ALARM_STATE or not isinstance(plan, dict):
             return
         self.plans_seen += 1
+        if event.seq <= self._live_from:
+            plan = {**plan, "replayed": True}
         task = asyncio.create_task(self._execute(plan), name=f"escalation-{event.seq}")
         self._inflight[event.seq] = task
         task.add_done_callback(functools.partial(self._finished, event.seq))
@@ -133,35 +139,47 @@ class Dispatcher:
         fallback = plan["delivery"] == "fallback" and http and self.http is not None
         async with asyncio.TaskGroup() as tg:
             if fallback:
-                tg.create_task(self._fallback(plan, http[0], sms, tg))
+                tg.create_task(self._fallback(plan, http, sms, tg))
             else:
                 for d in http:
                     tg.create_task(self._http(plan, d, None))
                 for d in sms:
                     tg.create_task(self._sms(plan, d))
 
-    async def _fallback(self, plan: dict[str, Any], http: dict[str, Any],
+    async def _fallback(self, plan: dict[str, Any], http: list[dict[str, Any]],
                         sms: list[dict[str, Any]], tg: asyncio.TaskGroup) -> None:
-        """HTTP first; SMS once HTTP is refused or not delivered within the time."""
+        """HTTP first (every URL at once); SMS once none of them was delivered within
+        the time (each refused or late)."""
         standby = [d for d in sms if self._status(plan, d) == "standby"]
         if standby:
-            outcome = await self._http(plan, http, self._fallback_left(plan))
-            if outcome in ("delivered", "closed"):
+            left = self._fallback_left(plan)
+            outcomes = await asyncio.gather(*(self._http(plan, d, left) for d in http))
+            if any(o in ("delivered", "closed") for o in outcomes):
+                for d, outcome in zip(http, outcomes, strict=True):
+                    if outcome == "late":
+                        tg.create_task(self._http(plan, d, None))
                 return
             for d in standby:
                 await self.reporter.attempt(plan, d, 0, "activated", False,
-                                            note=f"HTTP {outcome}")
-            if outcome == "late":
-                tg.create_task(self._http(plan, http, None))
-        elif self._status(plan, http) not in FINAL_STATUSES:
-            tg.create_task(self._http(plan, http, None))
+                                            note=f"HTTP {'/'.join(sorted(set(outcomes)))}")
+            for d, outcome in zip(http, outcomes, strict=True):
+                if outcome == "late":
+                    tg.create_task(self._http(plan, d, None))
+        else:
+            for d in http:
+                if self._status(plan, d) not in FINAL_STATUSES:
+                    tg.create_task(self._http(plan, d, None))
         for d in sms:
             tg.create_task(self._sms(plan, d))
 
     def _fallback_left(self, plan: dict[str, Any]) -> float:
-        """Seconds left of ``fallback_after_s``, counted from the decision (wall clock),
-        so a plan replayed after a restart does not start its wait over."""
+        """Seconds left of ``fallback_after_s``. A plan decided during this run started
+        a moment ago: all of it, waited on the monotonic clock (a wall-clock step must
+        not move it). A plan replayed after a restart counts from its decision on the
+        wall clock (all that survives a restart), so it does not start its wait over."""
         limit = float(plan["fallback_after_s"])
+        if not plan.get("replayed"):
+            return limit
         try:
             elapsed = self.reporter.clock.wall() - parse_rfc3339(plan["decided_at"])
         except (KeyError, TypeError, ValueError):
@@ -200,14 +218,13 @@ class Dispatcher:
         return self.reporter.status(plan, d)
 
 
-def reply_sink(
-    config: SiteConfig, sink: EventSink
-) -> Callable[[str, str, float | None], Awaitable[None]]:
+def reply_sink(config: SiteConfig, sink: EventSink) -> SmsHandler:
     """The modem's ``on_sms`` callback: every received SMS becomes a ``police_reply``."""
     from gateway.escalation.replies import reply_draft
 
-    async def on_sms(sender: str, text: str, received_at: float | None = None) -> None:
-        draft: EventDraft = reply_draft(config, sender, text)
+    async def on_sms(sender: str, text: str, received_at: float | None = None, *,
+                     numeric: bool) -> None:
+        draft: EventDraft = reply_draft(config, sender, text, numeric=numeric)
         await sink.record(draft)
 
     return on_sms

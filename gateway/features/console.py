@@ -1,4 +1,4 @@
-"""The console as a gateway feature: built from ``[console]``, served in the gateway's TaskGroup.
+"""The console as a gateway feature: built from ``[console]``, served under the gateway's supervisor.
 
 ``build_console`` is listed in :mod:`gateway.features`. It does nothing unless the config
 has a ``[console]`` section with ``enabled = true``, and imports the web stack (aiohttp,

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -22,13 +21,13 @@ from urllib.parse import urlsplit
 import aiomqtt
 
 from gateway.config.schema import SiteConfig, read_secret
-from gateway.core.ports import Clock
+from gateway.core.backoff import Backoff, BackoffCounter
+from gateway.core.ports import Clock, MqttCommandCallback
 from gateway.journal.store import Journal, Subscription
 
 log = logging.getLogger(__name__)
 
 CONSUMER = "mqtt"
-CommandCallback = Callable[[str, bytes], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -69,19 +68,9 @@ def settings_from_config(config: SiteConfig) -> BrokerSettings:
     )
 
 
-class Backoff:
-    """Capped exponential backoff with full jitter (seconds)."""
-
-    def __init__(self, first: float = 0.2, cap: float = 15.0) -> None:
-        self.first, self.cap, self.attempt = first, cap, 0
-
-    def next(self) -> float:
-        delay = min(self.cap, self.first * 2**self.attempt)
-        self.attempt += 1
-        return random.uniform(delay / 2, delay)
-
-    def reset(self) -> None:
-        self.attempt = 0
+#: reconnecting to the broker: quickly at first, every 15 s at most, jittered so that many
+#: gateways (and this one's restarts) do not hit a recovering broker in step
+RECONNECT = Backoff(first_s=0.2, cap_s=15.0, jitter=0.5)
 
 
 class MqttLink:
@@ -92,7 +81,7 @@ class MqttLink:
         self._journal = journal
         self._clock = clock
         self._client: aiomqtt.Client | None = None
-        self._on_command: CommandCallback | None = None
+        self._on_command: MqttCommandCallback | None = None
         self._extra_subscriptions: dict[str, Callable[[str, bytes], Awaitable[None]]] = {}
         self.connected = asyncio.Event()
         self.published = 0
@@ -106,8 +95,8 @@ class MqttLink:
     def topic(self, suffix: str) -> str:
         return f"{self.settings.base}/{suffix}"
 
-    def on_command(self, callback: CommandCallback) -> None:
-        """``callback(alarm_id, payload)`` for each ``alarm/<id>/set`` message."""
+    def on_command(self, callback: MqttCommandCallback) -> None:
+        """``callback(alarm_id, payload, retained=...)`` for each ``alarm/<id>/set``."""
         self._on_command = callback
 
     def subscribe_extra(self, topic: str, callback: Callable[[str, bytes], Awaitable[None]]) -> None:
@@ -125,7 +114,7 @@ class MqttLink:
 
     async def run(self) -> None:
         """Connect, publish, reconnect; forever, until cancelled."""
-        backoff = Backoff()
+        backoff = RECONNECT.counter()
         while not self._stopping:
             try:
                 await self._session(backoff)
@@ -143,7 +132,7 @@ class MqttLink:
         self._client = None
         self.last_error = error
 
-    async def _session(self, backoff: Backoff) -> None:
+    async def _session(self, backoff: BackoffCounter) -> None:
         try:
             async with self._make_client() as client:
                 if self._stopping:  # a stop that raced the connection: leave cleanly
@@ -155,7 +144,7 @@ class MqttLink:
             self._client = None
             self.connected.clear()
 
-    async def _serve(self, client: aiomqtt.Client, backoff: Backoff) -> None:
+    async def _serve(self, client: aiomqtt.Client, backoff: BackoffCounter) -> None:
         """One connected session: ``online``, subscriptions, then the pumps until it fails."""
         await client.publish(self.topic("gateway/status"), "online", qos=1, retain=True)
         await client.subscribe(self.topic("alarm/+/set"), qos=1)
@@ -260,13 +249,24 @@ class MqttLink:
             payload = message.payload if isinstance(message.payload, bytes) else str(message.payload or "").encode()
             if topic.startswith(prefix) and topic.endswith("/set"):
                 alarm_id = topic[len(prefix):-len("/set")]
-                await self._dispatch(self._on_command, alarm_id, payload)
+                await self._command(alarm_id, payload, bool(message.retain))
             else:
                 for pattern, callback in self._extra_subscriptions.items():
                     if aiomqtt.Topic(topic).matches(pattern):
                         await self._dispatch(callback, topic, payload)
 
-    async def _dispatch(self, callback: CommandCallback | None, key: str, payload: bytes) -> None:
+    async def _command(self, alarm_id: str, payload: bytes, retained: bool) -> None:
+        if self._on_command is None:
+            return
+        try:
+            await self._on_command(alarm_id, payload, retained=retained)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("event=command_handler_failed key=%s", alarm_id)
+
+    async def _dispatch(self, callback: Callable[[str, bytes], Awaitable[None]] | None,
+                        key: str, payload: bytes) -> None:
         if callback is None:
             return
         try:

@@ -65,7 +65,7 @@ def test_console_drives_the_site(site: SimulatedSite) -> None:
     assert "er-desk-1" in out and "pin 17" in out and "node 11" in out
     assert "3 police notified" in out  # er-desk-1's LED after the hotline took it
     assert "HTTP /alarm -> 200" in out and "HTTP /alarm -> 500" in out
-    assert "SMS  +84912000113 -> sent" in out and "Trả lời: OK" in out
+    assert "SMS  +84912000113 -> sent" in out and "Đáp: OK" in out
     assert "raised" in out or "escalated" in out
     assert "hotline answers 200 again" in out
 
