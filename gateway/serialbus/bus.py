@@ -23,7 +23,7 @@ import logging
 import os
 import secrets
 from collections import Counter, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -57,6 +57,7 @@ from gateway.serialbus.logic import (
     Verdict,
     ack_led,
     decide,
+    newest_seq,
     rejected_frame_draft,
     supervision_draft,
 )
@@ -134,6 +135,7 @@ class SerialBus:
         clock: Clock,
         *,
         open_port: PortOpener = open_serial,
+        journal_seqs: Mapping[int, int] | None = None,
     ) -> None:
         self.name = settings.name
         self._settings = settings
@@ -141,6 +143,7 @@ class SerialBus:
         self._registry = registry
         self._clock = clock
         self._open_port = open_port
+        self._journal_seqs = dict(journal_seqs or {})  # node → seq committed with its event
         self._policy = BusPolicy(low_battery_mv=settings.low_battery_mv)
         self._supervisor = Supervisor(clock, settings.supervision_s)
         self._rejects = RejectLimiter(clock, settings.rejects_per_minute, 60.0)
@@ -243,6 +246,11 @@ class SerialBus:
             old = known.get(n.node)
             if old is None or (old.device, old.key_ref) != (n.device, n.key_file):
                 known[n.node] = self._registry.enroll(n.node, n.device, n.key_file)
+                old = known[n.node]  # enrolment keeps replay state; so does the journal's
+            newest = newest_seq(old.last_seq, self._journal_seqs.get(n.node))
+            if newest != old.last_seq:
+                known[n.node] = replace(old, last_seq=newest)
+                self._dirty.add(n.node)
         return {n.node: known[n.node] for n in nodes}
 
     def _key_for(self, node: int) -> bytes | Missing | None:
@@ -409,20 +417,12 @@ class SerialBus:
             log.exception("event=serial_frame_failed node=%s seq=%s frames=%d",
                           first.node, first.seq, len(pending))
             return
-        urgent: dict[int, NodeRecord] = {}
         for p in pending:
-            decision = p.decision
-            if decision.record == p.before:
-                continue
-            node = decision.record.node
-            self._records[node] = decision.record
-            if decision.verdict is Verdict.NEW or decision.drafts or node in urgent:
-                urgent[node] = decision.record
-                self._dirty.discard(node)
-            else:
-                self._dirty.add(node)
-        if urgent:
-            await self._store_now(list(urgent.values()))
+            # the accepted seq is in the journal already (AcceptedSeqs, same transaction):
+            # the registry file is only brought up to date every flush_s
+            if p.decision.record != p.before:
+                self._records[p.decision.record.node] = p.decision.record
+                self._dirty.add(p.decision.record.node)
         for p in pending:
             self._reply(p.frame, p.before.device, p.decision.reply)
 
@@ -451,14 +451,6 @@ class SerialBus:
         """Run one registry write on the bus's own thread (writes stay in order)."""
         return await asyncio.get_running_loop().run_in_executor(self._registry_pool, write,
                                                                 *args)
-
-    async def _store_now(self, records: list[NodeRecord]) -> None:
-        """Write ``records`` to the registry (one file write) before their frames' ACKs."""
-        try:
-            await self._registry_io(self._registry.save_many, records)
-        except Exception:
-            self._dirty.update(r.node for r in records)
-            log.exception("event=registry_write_failed nodes=%s", [r.node for r in records])
 
     async def _reject(self, exc: FrameError, line: bytes, sink: EventSink) -> None:
         self._rejected[exc.reason] += 1
