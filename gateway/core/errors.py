@@ -37,3 +37,7 @@ class CommandError(GatewayError, ValueError):
 class StartRefused(GatewayError, RuntimeError):
     """The gateway will not start on this storage as it is (another gateway holds it, its
     journal is missing or damaged); the message says what to do. Exit code 2."""
+
+
+class MissingExtraError(GatewayError, ImportError):
+    """An optional feature's packages are not installed; the message names the extra."""
