@@ -99,7 +99,11 @@ class BusSettings:
     reopen_min_s: float = 0.2
     reopen_max_s: float = 10.0
     poll_s: float = 1.0  # how often supervision is checked
-    flush_s: float = 60.0  # heartbeat-only registry changes are written this often
+    #: how often changed records (last seen, battery, a heartbeat's seq) are written to the
+    #: registry file. Rarely, because it wears the SD card: an accepted event's seq is in the
+    #: journal already, the running gateway answers ``nodes`` from memory, and a power cut
+    #: loses only these display fields of the last minutes (docs/benchmarks.md)
+    flush_s: float = 900.0
     learn: bool = True  # remember unknown nodes that send BOOT, for enrolment
 
 
@@ -216,6 +220,10 @@ class SerialBus:
             if record.device == device:
                 self._send_frame(state_frame(node, self._next_gw_seq(), led))
                 self._counts["states_sent"] += 1
+
+    def records(self) -> dict[int, NodeRecord]:
+        """The nodes as the bus knows them now (the registry file may lag by ``flush_s``)."""
+        return dict(self._records)
 
     def led(self, device: str) -> int:
         return self._leds.get(device, 0)
