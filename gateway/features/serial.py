@@ -47,6 +47,7 @@ async def build_serial(gw: Gateway) -> None:
     journal_seqs = {int(key[len(SEQ_KEY):]): int(seq) for key, seq in stored.items()}
     bus = SerialBus(settings, nodes, registry, gw.clock, journal_seqs=journal_seqs)
     gw.recorder.add_processor(AcceptedSeqs())
+    await asyncio.to_thread(bus.load_keys)  # a bad key refuses the start (exit 2), one line
     gw.serial = bus
     gw.inputs.append(bus)
     gw.indicators.append(bus)
