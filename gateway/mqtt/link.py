@@ -211,7 +211,6 @@ class MqttLink:
             async with self._make_client() as client:
                 if self._stopping:  # a stop that raced the connection: leave cleanly
                     return
-                _raise_if_cancelling()
                 self._client = client
                 await self._serve(client, backoff)
         finally:
@@ -394,16 +393,7 @@ class MqttLink:
 def _forget_group_cancel(before: int) -> None:
     """Undo the cancellation a TaskGroup requested of this task and never withdrew: on
     Python 3.11 a child failing while the group waits in ``__aexit__`` leaves the parent
-    ``cancelling()`` for good, and the link's next connection would be taken as cancelled."""
+    ``cancelling()`` for good, and every later ``asyncio.timeout`` in the task misfires."""
     task = asyncio.current_task()
     while task is not None and task.cancelling() > before:
         task.uncancel()
-
-
-def _raise_if_cancelling() -> None:
-    """Raise the cancellation a library swallowed: on Python 3.11 ``asyncio.wait_for``
-    (inside aiomqtt's connect) drops a cancel that races the CONNACK, and the task would
-    then serve a whole session while its owner waits for it to end."""
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError
