@@ -37,6 +37,7 @@ class EventType(StrEnum):
     TROUBLE_CLEARED = "trouble_cleared"
     GATEWAY_START = "gateway_start"
     TEST_REPORT = "test_report"
+    LOGIN_FAILED = "login_failed"
 
 
 DEVICE_INPUT_TYPES = frozenset(

@@ -8,6 +8,10 @@ watched with ``loop.add_reader`` and written with ``add_writer`` when the kernel
 full. A port that fails (USB unplugged, pty closed) puts the bus in trouble (``health()``
 and one ``trouble`` event) and is reopened with capped exponential backoff.
 
+Registry writes (the one before each batch's ACKs included) run on the bus's own single
+thread, in order, never in asyncio's default pool, which other parts of the gateway (a flood
+of console logins, say) could fill and so hold back an ACK.
+
 Implements :class:`~gateway.core.ports.InputSource` and :class:`~gateway.core.ports.Indicator`.
 """
 
@@ -19,6 +23,7 @@ import os
 import secrets
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -152,6 +157,7 @@ class SerialBus:
         self._error: str | None = "not started"
         self._trouble_journaled = False
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._registry_pool = ThreadPoolExecutor(1, thread_name_prefix="serial-registry")
         self._fd: int | None = None
         self._splitter = LineSplitter()
         self._inbox: deque[bytes] = deque()
@@ -436,10 +442,15 @@ class SerialBus:
             self._send_frame(state_frame(frame.node, self._next_gw_seq(), led))
             self._counts["states_sent"] += 1
 
+    async def _registry_io(self, write: Callable[..., Any], *args: Any) -> Any:
+        """Run one registry write on the bus's own thread (writes stay in order)."""
+        return await asyncio.get_running_loop().run_in_executor(self._registry_pool, write,
+                                                                *args)
+
     async def _store_now(self, records: list[NodeRecord]) -> None:
         """Write ``records`` to the registry (one file write) before their frames' ACKs."""
         try:
-            await asyncio.to_thread(self._registry.save_many, records)
+            await self._registry_io(self._registry.save_many, records)
         except Exception:
             self._dirty.update(r.node for r in records)
             log.exception("event=registry_write_failed nodes=%s", [r.node for r in records])
@@ -470,7 +481,7 @@ class SerialBus:
             return
         self._learned[node] = now
         try:
-            await asyncio.to_thread(self._registry.note_pending, node)
+            await self._registry_io(self._registry.note_pending, node)
         except Exception:
             log.exception("event=registry_write_failed node=%s", node)
 
@@ -523,7 +534,7 @@ class SerialBus:
         records = [self._records[n] for n in self._dirty]
         self._dirty.clear()
         try:
-            await asyncio.to_thread(self._registry.save_many, records)
+            await self._registry_io(self._registry.save_many, records)
         except Exception:
             self._dirty.update(r.node for r in records)
             log.exception("event=registry_write_failed")

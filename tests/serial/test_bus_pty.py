@@ -110,6 +110,31 @@ def test_press_is_committed_then_acked_and_led_turns(tmp_path: Path) -> None:
     run(body)
 
 
+def test_a_press_is_acked_while_asyncios_default_pool_is_full(tmp_path: Path) -> None:
+    """The registry write before each ACK runs on the bus's own thread: a flood that fills
+    asyncio's default pool (console logins once did) cannot hold an ACK back."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    async def body() -> None:
+        async with Rig(tmp_path, specs(1), [1]) as rig:
+            loop = asyncio.get_running_loop()
+            loop.set_default_executor(ThreadPoolExecutor(1))
+            release = threading.Event()
+            stuck = loop.run_in_executor(None, release.wait, DEADLINE_S)  # the pool is full
+            try:
+                acked = rig.sim.stats(1)["acked"]
+                rig.sim.press(1)
+                await until(lambda: rig.sim.stats(1)["acked"] > acked, within_s=5)
+                (press,) = rig.sink.of(EventType.PRESS, "dev1")
+                assert rig.registry.get(1).last_seq >= press.detail["seq"]  # type: ignore[index,union-attr,operator]
+            finally:
+                release.set()
+                await stuck
+
+    run(body)
+
+
 def test_lost_ack_means_retransmission_and_one_event(tmp_path: Path) -> None:
     async def body() -> None:
         async with Rig(tmp_path, specs(1, ack_timeout_ms=100), [1]) as rig:
