@@ -279,6 +279,10 @@ class AlarmEngine:
             shared -= {x["escalation_id"] for x in alarm.escalations}
             alarm.escalations.extend(dict(e) for e in source.escalations
                                      if e["escalation_id"] in shared)
+            # the raise says which mass alarm it joined (the group's plan predates it)
+            raised = out.follow_ups[index]
+            out.follow_ups[index] = am.with_detail(raised, {**(raised.detail or {}),
+                                                          "mass_group": group_id})
             out.touch(alarm)
             # joining a group already delivered: escalated now, as the members were
             done = next((e for e in alarm.escalations if e["status"] == EntryStatus.DELIVERED), None)

@@ -229,7 +229,7 @@ class SmsRunner:
         attempt = self._reporter.attempts(plan, d) + 1
         text = self._outbound.sms_text(plan, d["escalation_id"], attempt)
         try:
-            await self.sender.send_sms(d["target"], text)
+            refs = await self.sender.send_sms(d["target"], text)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -240,7 +240,10 @@ class SmsRunner:
             return False
         lane.last_sent = self._clock.monotonic()
         self.sent += 1
+        # the modem returns one network reference per part: the parts are what the
+        # operator bills (the monthly report's SMS cost)
+        parts = {"parts": len(refs)} if isinstance(refs, list) and refs else {}
         await self._reporter.attempt(plan, d, attempt, AttemptStatus.DELIVERED, will_retry=False,
-                                     delivered_at=rfc3339(self._clock.wall()))
+                                     delivered_at=rfc3339(self._clock.wall()), **parts)
         await self._reporter.trouble_off("modem")
         return True
