@@ -123,6 +123,7 @@ class BrokerSettings:
 
 
 def settings_from_config(config: SiteConfig) -> BrokerSettings:
+    """Broker settings from ``[mqtt]`` (secret files read, paths resolved)."""
     m = config.mqtt
     url = urlsplit(m.url)
     tls = url.scheme == "mqtts"
@@ -211,7 +212,6 @@ class MqttLink:
             async with self._make_client() as client:
                 if self._stopping:  # a stop that raced the connection: leave cleanly
                     return
-                _raise_if_cancelling()
                 self._client = client
                 await self._serve(client, backoff)
         finally:
@@ -323,13 +323,13 @@ class MqttLink:
             payload = message.payload if isinstance(message.payload, bytes) else str(message.payload or "").encode()
             if topic.startswith(prefix) and topic.endswith("/set"):
                 alarm_id = topic[len(prefix):-len("/set")]
-                await self._command(alarm_id, payload, bool(message.retain))
+                await self._command(alarm_id, payload, retained=bool(message.retain))
             else:
                 for pattern, callback in self._extra_subscriptions.items():
                     if aiomqtt.Topic(topic).matches(pattern):
                         await self._dispatch(callback, topic, payload)
 
-    async def _command(self, alarm_id: str, payload: bytes, retained: bool) -> None:
+    async def _command(self, alarm_id: str, payload: bytes, *, retained: bool) -> None:
         if self._on_command is None:
             return
         try:
@@ -350,11 +350,13 @@ class MqttLink:
         except Exception:
             log.exception("event=command_handler_failed key=%s", key)
 
-    async def publish_now(self, suffix: str, payload: str | bytes, retain: bool = False) -> bool:
+    async def publish_now(self, suffix: str, payload: str | bytes, *,
+                          retain: bool = False) -> bool:
         """Best-effort direct publish (health); False when not connected."""
-        return await self.publish_full(self.topic(suffix), payload, retain)
+        return await self.publish_full(self.topic(suffix), payload, retain=retain)
 
-    async def publish_full(self, topic: str, payload: str | bytes, retain: bool = False) -> bool:
+    async def publish_full(self, topic: str, payload: str | bytes, *,
+                           retain: bool = False) -> bool:
         """:meth:`publish_now` to a whole topic, outside ``<prefix>/<site>/`` (Home Assistant
         discovery); False when not connected."""
         client = self._client  # set once CONNACK arrived, before ``connected`` is announced
@@ -394,16 +396,7 @@ class MqttLink:
 def _forget_group_cancel(before: int) -> None:
     """Undo the cancellation a TaskGroup requested of this task and never withdrew: on
     Python 3.11 a child failing while the group waits in ``__aexit__`` leaves the parent
-    ``cancelling()`` for good, and the link's next connection would be taken as cancelled."""
+    ``cancelling()`` for good, and every later ``asyncio.timeout`` in the task misfires."""
     task = asyncio.current_task()
     while task is not None and task.cancelling() > before:
         task.uncancel()
-
-
-def _raise_if_cancelling() -> None:
-    """Raise the cancellation a library swallowed: on Python 3.11 ``asyncio.wait_for``
-    (inside aiomqtt's connect) drops a cancel that races the CONNACK, and the task would
-    then serve a whole session while its owner waits for it to end."""
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError
