@@ -36,6 +36,8 @@ CALL_URCS = frozenset({"BUSY", "NO ANSWER", "NO CARRIER", "NO DIALTONE", "VOICE 
 
 
 class CallOutcome(StrEnum):
+    """How a call ended (the values are journaled as the attempt's status)."""
+
     ANSWERED = "answered"
     BUSY = "busy"
     NO_ANSWER = "no_answer"

@@ -50,7 +50,7 @@ class _Out:
         self.changed: dict[str, Alarm] = {}
         self.leds: list[tuple[str, int]] = []
 
-    def touch(self, alarm: Alarm, led: bool = False) -> None:
+    def touch(self, alarm: Alarm, *, led: bool = False) -> None:
         self.changed[alarm.id] = alarm
         if led:
             self.leds.append((alarm.device, am.LEDS[alarm.state]))
@@ -89,6 +89,16 @@ class AlarmEngine:
 
     def open_alarms(self) -> list[Alarm]:
         return [a for a in self._alarms.values() if a.open]
+
+    def led_states(self) -> dict[str, int]:
+        """The LED state each device with an open alarm shows (what a restart restores);
+        a real alarm outranks a drill on the same device, then the most advanced state."""
+        out: dict[str, tuple[bool, int]] = {}
+        for alarm in self.open_alarms():
+            rank = (not alarm.drill, am.LEDS[alarm.state])
+            if rank > out.get(alarm.device, (False, -1)):
+                out[alarm.device] = rank
+        return {device: led for device, (_, led) in out.items()}
 
     def by_code(self, code: str) -> Alarm | None:
         return next((a for a in self.open_alarms() if a.code == code), None)
@@ -254,7 +264,7 @@ class AlarmEngine:
 
     def _decision(self, alarm: Alarm) -> Decision:
         kind = self._devices[alarm.device].kind if alarm.device in self._devices else ""
-        return decide(self.config.policy, alarm.ward, kind, alarm.type, alarm.drill)
+        return decide(self.config.policy, alarm.ward, kind, alarm.type, drill=alarm.drill)
 
     # -- escalating ---------------------------------------------------------------------
     def _escalate(self, out: _Out, alarm: Alarm, reason: str, by: str,
@@ -275,7 +285,7 @@ class AlarmEngine:
             member.group, member.escalate_at = group_id, None
         if kind == "join":
             source = next((a for a in alarms if a.id != alarm.id), alarm)
-            shared = {am.escalation_id(group_id, ch, t, 1) for ch, t in targets(self.config, False)}
+            shared = {am.escalation_id(group_id, ch, t, 1) for ch, t in targets(self.config, drill=False)}
             shared -= {x["escalation_id"] for x in alarm.escalations}
             alarm.escalations.extend(dict(e) for e in source.escalations
                                      if e["escalation_id"] in shared)

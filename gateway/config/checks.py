@@ -14,7 +14,12 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from gateway.config.values import check_url, resolve_path, secret_file_problem
+from gateway.config.values import (
+    check_url,
+    node_key_problem,
+    resolve_path,
+    secret_file_problem,
+)
 from gateway.core.sia import code_problems
 
 Problem = tuple[str, str]
@@ -22,6 +27,7 @@ _PHONE = re.compile(r"^\+?[0-9]{6,15}$")
 
 
 def cross_checks(raw: dict[str, Any], base: Path) -> list[Problem]:
+    """Every problem the schema cannot see in ``raw`` (relative paths against ``base``)."""
     checks: list[Callable[[dict[str, Any], Path], Iterator[Problem]]] = [
         _site,
         _ward_ids,
@@ -169,7 +175,7 @@ def _serial_device(
         yield f"{where}.pin", "only applies to GPIO devices (input = \"gpio\")"
     key = dev.get("key_file")
     if isinstance(key, str):
-        problem = secret_file_problem(_resolve(base, key))
+        problem = node_key_problem(_resolve(base, key))
         if problem:
             yield f"{where}.key_file", problem
 

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 
 def dc09_lane(gw: Gateway) -> Dc09Service | None:
+    """The DC-09 service of ``[escalation.dc09]`` (its tasks and health added), or None."""
     cfg = gw.config.escalation.dc09
     if cfg is None:
         return None
@@ -24,8 +25,8 @@ def dc09_lane(gw: Gateway) -> Dc09Service | None:
     from gateway.escalation.dc09.service import Dc09Service
 
     service = Dc09Service(gw.config, cfg, gw.journal, gw.clock)
-    for task in service.tasks():
-        gw.add_task(task)
+    for number, task in enumerate(service.tasks(), 1):
+        gw.add_task(task, name=f"dc09-{number}")  # each centre's queue and link test
     gw.consumers.extend(service.consumers())
     gw.health.add("dc09", service.health)
     return service

@@ -31,11 +31,12 @@ _LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 
 
 async def build(gw: Gateway) -> None:
+    """Operations: weak-security warnings, trouble watch, periodic test, control socket."""
     warn_weak_security(gw)
     watch = TroubleWatch(gw)
     gw.health.observe(watch.observe)
     if gw.config.health.periodic_test_h > 0:
-        gw.add_task(lambda: periodic_test(gw))
+        gw.add_task(lambda: periodic_test(gw), name="periodic-test")
 
 
 def warn_weak_security(gw: Gateway) -> None:

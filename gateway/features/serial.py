@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from gateway.app import Gateway
 
 async def build_serial(gw: Gateway) -> None:
+    """The serial node bus of ``[serial]``: its inputs, LEDs, health and enrolment."""
     from gateway.serialbus.bus import BusNode, BusSettings, SerialBus
     from gateway.serialbus.logic import SEQ_KEY, AcceptedSeqs
     from gateway.serialbus.registry import Registry
@@ -47,6 +48,7 @@ async def build_serial(gw: Gateway) -> None:
     journal_seqs = {int(key[len(SEQ_KEY):]): int(seq) for key, seq in stored.items()}
     bus = SerialBus(settings, nodes, registry, gw.clock, journal_seqs=journal_seqs)
     gw.recorder.add_processor(AcceptedSeqs())
+    await asyncio.to_thread(bus.load_keys)  # a bad key refuses the start (exit 2), one line
     gw.serial = bus
     gw.inputs.append(bus)
     gw.indicators.append(bus)
