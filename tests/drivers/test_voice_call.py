@@ -11,7 +11,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from test_modem_pty import aio, fast, stop, wait_until
+from test_modem_pty import aio, fast, stop
+from waiting import apoll_until as wait_until
 
 from drivers.at import AtParser, Response, Urc
 from drivers.modem import Modem
