@@ -37,6 +37,7 @@ class SentSms(NamedTuple):
     number: str
     text: str
     parts: int
+    at: float = 0.0  # wall-clock unix seconds the last part arrived
 
 
 class ModemSimulator:
@@ -323,7 +324,7 @@ class ModemSimulator:
             return self._reply([], self._error("CMS", self._fail_sends.pop(0)))
         whole = self._joiner.add(sms, now=0.0)
         if whole is not None:
-            self._sent.append(SentSms(whole.number, whole.text, whole.total))
+            self._sent.append(SentSms(whole.number, whole.text, whole.total, time.time()))
         self._mr = (self._mr + 1) % 256
         self._reply([f"+CMGS: {self._mr}"], "OK")
 

@@ -94,6 +94,9 @@ class DeviceStates:
         elif t == EventType.LOW_BATTERY:
             flags.low_battery = True
             flags.battery_mv = draft.value or flags.battery_mv
+        reported = (draft.detail or {}).get("batt_mv")
+        if isinstance(reported, int) and not isinstance(reported, bool) and reported > 0:
+            flags.battery_mv = reported  # every node frame carries the battery (BOOT, PRESS...)
         if t not in (EventType.ALARM_STATE, EventType.SUPERVISION_LOST, EventType.TROUBLE):
             if t.value in _DEVICE_SEEN:
                 flags.offline = False
