@@ -444,10 +444,10 @@ class SimulatedSite:
             out.append(PoliceMessage("http", r.path, str(body.get("message", "")),
                                      bool(body.get("drill")), body.get("device"),
                                      str(r.answer), r.body, r.at))
-        for sms in self.modem.sent_messages() if self.modem else []:
+        for at, sms in self.modem.sent_log() if self.modem else []:
             out.append(PoliceMessage("sms", sms.number, sms.text,
                                      sms.text.startswith("[DIỄN TẬP]"), None, "sent",
-                                     at=sms.at, parts=sms.parts))
+                                     at=at, parts=sms.parts))
         return sorted(out, key=lambda m: m.at)
 
     def deliveries(self) -> list[dict[str, Any]]:

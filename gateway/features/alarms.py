@@ -79,6 +79,10 @@ async def build_alarms(gw: Gateway) -> None:
     gw.control.register("drill", drill_command(config, engine, gw.recorder))
     http = _http_channel(gw)
     modem = _modem(gw)
+    if modem is not None:
+        from gateway.features.modem_tools import register_modem_tools
+
+        register_modem_tools(gw, modem)
     dispatcher = Dispatcher(config, gw.journal, gw.recorder, engine, gw.clock, http, modem)
     gw.consumers.append(CONSUMER)
     gw.add_task(dispatcher.run)
