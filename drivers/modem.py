@@ -22,7 +22,7 @@ import asyncio
 import inspect
 import logging
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,14 +54,12 @@ from drivers.pdu import (
 )
 from drivers.serialport import open_serial
 from gateway.core.clock import SystemClock
-from gateway.core.ports import Clock
+from gateway.core.ports import Clock, SmsHandler
 
 __all__ = ["Modem", "ModemError", "ModemSettings", "SmsHandler", "open_serial"]
 
 log = logging.getLogger(__name__)
 
-SmsHandler = Callable[[str, str, float], Awaitable[None] | None]
-"""``(sender in E.164 or an alphanumeric name, text, received_at unix s)``."""
 PortOpener = Callable[[str, int], Any]
 INIT = ("AT", "ATE0", "AT+CMEE=2", "AT+CMGF=0")
 NEW_MESSAGE_INDICATION = "AT+CNMI=2,1,0,0,0"  # store new SMS, announce with +CMTI
@@ -441,14 +439,16 @@ class Modem:
     async def _hand_over(self, whole: Assembled) -> None:
         """Give the message to ``on_sms``; delete it from the SIM only once that returned,
         so a failing handler sees it again at the next poll."""
-        try:
-            sender = normalize_number(whole.number, self._settings.country_code)
-        except PduError:
-            sender = whole.number  # an alphanumeric sender such as "Viettel"
+        sender, numeric = whole.number, whole.numeric
+        if numeric:  # an alphanumeric name (even "0912…") is never read as a number
+            try:
+                sender = normalize_number(whole.number, self._settings.country_code)
+            except PduError:
+                numeric = False
         self._counts["received"] += 1
         if self._on_sms is not None:
             try:
-                result = self._on_sms(sender, whole.text, self._clock.wall())
+                result = self._on_sms(sender, whole.text, self._clock.wall(), numeric=numeric)
                 if inspect.isawaitable(result):
                     await result
             except asyncio.CancelledError:

@@ -25,35 +25,23 @@ from datetime import datetime, timedelta, timezone
 from typing import Final, Literal
 
 from gateway.core.errors import GatewayError
-
-Alphabet = Literal["gsm7", "8bit", "ucs2"]
-
-GSM_BASIC: Final = (
-    "@£$¥èéùìòÇ\nØø\rÅå"
-    "Δ_ΦΓΛΩΠΨΣΘΞ\x1bÆæßÉ"
-    " !\"#¤%&'()*+,-./"
-    "0123456789:;<=>?"
-    "¡ABCDEFGHIJKLMNO"
-    "PQRSTUVWXYZÄÖÑÜ§"
-    "¿abcdefghijklmno"
-    "pqrstuvwxyzäöñüà"
+from gateway.core.smstext import (
+    ESC,
+    GSM_BASIC,
+    GSM_EXTENSION,
+    PART_LIMIT,
+    SINGLE_LIMIT,
+    Alphabet,
+    gsm_septets,
+    split_text,
 )
-"""The GSM 03.38 default alphabet, indexed by septet; ``0x1B`` is the escape, not a char."""
 
-GSM_EXTENSION: Final = {
-    0x0A: "\x0c", 0x14: "^", 0x28: "{", 0x29: "}", 0x2F: "\\",
-    0x3C: "[", 0x3D: "~", 0x3E: "]", 0x40: "|", 0x65: "€",
-}  # fmt: skip
-"""Characters reached through the escape ``0x1B``; each costs two septets."""
+__all__ = ["ESC", "GSM_BASIC", "GSM_EXTENSION", "PART_LIMIT", "SINGLE_LIMIT", "Alphabet",
+           "Assembled", "Concat", "PduError", "Reassembler", "Sms", "SubmitPdu",
+           "decode_deliver", "decode_submit", "encode_deliver", "encode_submit",
+           "gsm_septets", "gsm_text", "normalize_number", "pack_septets", "split_text",
+           "unpack_septets"]
 
-ESC: Final = 0x1B
-_TO_BASIC: Final = {ch: i for i, ch in enumerate(GSM_BASIC) if i != ESC}
-_TO_EXT: Final = {ch: code for code, ch in GSM_EXTENSION.items()}
-
-SINGLE_LIMIT: Final = {"gsm7": 160, "ucs2": 70}
-"""Units in a message sent as one part: septets (GSM 7-bit) or UTF-16 code units (UCS2)."""
-PART_LIMIT: Final = {"gsm7": 153, "ucs2": 67}
-"""Units per part of a concatenated message (6 header octets taken from 140)."""
 MAX_PARTS: Final = 255
 VALIDITY_ONE_DAY: Final = 0xA7
 """TP-VP, relative format: 167 means 24 hours (TS 23.040 §9.2.3.12.1)."""
@@ -107,6 +95,7 @@ class Sms:
     message_ref: int | None
     tpdu_length: int
     status_report: bool
+    numeric: bool = True  # the address's type is a phone number's (see numeric_address)
 
 
 # -- numbers ---------------------------------------------------------------------------
@@ -153,19 +142,6 @@ def _bcd_digits(raw: bytes, count: int) -> str:
 # -- GSM 7-bit ---------------------------------------------------------------------------
 
 
-def gsm_septets(text: str) -> list[int] | None:
-    """The septets for ``text`` in the default alphabet, or None if a character is missing."""
-    out: list[int] = []
-    for ch in text:
-        if ch in _TO_BASIC:
-            out.append(_TO_BASIC[ch])
-        elif ch in _TO_EXT:
-            out += (ESC, _TO_EXT[ch])
-        else:
-            return None
-    return out
-
-
 def gsm_text(septets: Sequence[int]) -> str:
     """Decode septets; an unknown escape shows its basic character (TS 23.038 §6.2.1.1)."""
     out: list[str] = []
@@ -206,27 +182,6 @@ def unpack_septets(data: bytes, count: int, fill_bits: int = 0) -> list[int]:
 
 
 # -- encoding ----------------------------------------------------------------------------
-
-
-def split_text(text: str) -> tuple[Alphabet, list[str]]:
-    """Choose the alphabet for NFC ``text`` and cut it into parts (one part if it fits)."""
-    septets = [gsm_septets(ch) for ch in text]
-    alphabet: Alphabet = "gsm7" if all(s is not None for s in septets) else "ucs2"
-    if alphabet == "gsm7":
-        costs = [len(s or ()) for s in septets]
-    else:
-        costs = [2 if ord(ch) > 0xFFFF else 1 for ch in text]
-    if sum(costs) <= SINGLE_LIMIT[alphabet]:
-        return alphabet, [text]
-    parts: list[str] = []
-    start, used = 0, 0
-    for i, cost in enumerate(costs):
-        if used + cost > PART_LIMIT[alphabet]:
-            parts.append(text[start:i])
-            start, used = i, 0
-        used += cost
-    parts.append(text[start:])
-    return alphabet, parts
 
 
 def encode_submit(
@@ -271,12 +226,14 @@ def _user_data(alphabet: Alphabet, text: str, udh: bytes) -> bytes:
 
 
 def encode_deliver(
-    sender: str, text: str, *, smsc: str, sent_at: datetime, ref: int = 0
+    sender: str, text: str, *, smsc: str, sent_at: datetime, ref: int = 0,
+    alphanumeric: bool = False,
 ) -> list[str]:
     """SMS-DELIVER PDUs with the SMSC prefix, as ``AT+CMGR`` shows them (for the simulator).
 
     ``sender`` is a number (``+84…`` international) or an alphanumeric name such as
-    ``Viettel`` (at most 11 GSM characters).
+    ``Viettel`` (at most 11 GSM characters); ``alphanumeric`` sends even a name made of
+    digits as an alphanumeric address (type 0xD0), as a spoofing sender can.
     """
     text = unicodedata.normalize("NFC", text)
     alphabet, parts = split_text(text)
@@ -288,14 +245,15 @@ def encode_deliver(
     for seq, part in enumerate(parts, start=1):
         udh = bytes([5, 0, 3, ref & 0xFF, len(parts), seq]) if len(parts) > 1 else b""
         first = 0x04 | (0x40 if udh else 0)
-        tpdu = bytes([first]) + _sender_address(sender) + bytes([0x00, _DCS[alphabet]])
+        tpdu = bytes([first]) + _sender_address(sender, alphanumeric)
+        tpdu += bytes([0x00, _DCS[alphabet]])
         tpdu += _encode_scts(sent_at) + _user_data(alphabet, part, udh)
         out.append((prefix + tpdu).hex().upper())
     return out
 
 
-def _sender_address(sender: str) -> bytes:
-    if _DIGITS.fullmatch(sender.lstrip("+")):
+def _sender_address(sender: str, alphanumeric: bool = False) -> bytes:
+    if not alphanumeric and _DIGITS.fullmatch(sender.lstrip("+")):
         return _encode_address(sender)
     septets = gsm_septets(sender)
     if septets is None or len(septets) > 11:
@@ -352,7 +310,7 @@ def decode_deliver(pdu: str) -> Sms:
     if first & 0x03 != 0x00:
         raise PduError(f"not an SMS-DELIVER (first octet {first:02X})")
     start = r.pos - 1
-    sender = _decode_address(r)
+    sender, toa = _decode_address(r)
     r.take(1)  # TP-PID
     alphabet = _alphabet(r.u8())
     sent_at = _decode_scts(r.take(7))
@@ -360,7 +318,7 @@ def decode_deliver(pdu: str) -> Sms:
     r.done()
     return Sms(
         "deliver", sender, _text(alphabet, payload), alphabet, payload, concat, smsc,
-        sent_at, None, len(r.data) - start, bool(first & 0x20),
+        sent_at, None, len(r.data) - start, bool(first & 0x20), numeric_address(toa),
     )  # fmt: skip
 
 
@@ -373,7 +331,7 @@ def decode_submit(pdu: str, *, with_smsc: bool = True) -> Sms:
     if first & 0x03 != 0x01:
         raise PduError(f"not an SMS-SUBMIT (first octet {first:02X})")
     ref = r.u8()
-    number = _decode_address(r)
+    number, toa = _decode_address(r)
     r.take(1)  # TP-PID
     alphabet = _alphabet(r.u8())
     r.take({0x00: 0, 0x10: 1, 0x08: 7, 0x18: 7}[first & 0x18])  # TP-VP by TP-VPF
@@ -381,7 +339,7 @@ def decode_submit(pdu: str, *, with_smsc: bool = True) -> Sms:
     r.done()
     return Sms(
         "submit", number, _text(alphabet, payload), alphabet, payload, concat, smsc,
-        None, ref, len(r.data) - start, bool(first & 0x20),
+        None, ref, len(r.data) - start, bool(first & 0x20), numeric_address(toa),
     )  # fmt: skip
 
 
@@ -394,16 +352,26 @@ def _decode_smsc(r: _Reader) -> str | None:
     return ("+" if (toa >> 4) & 0x07 == 1 else "") + number
 
 
-def _decode_address(r: _Reader) -> str:
-    """TP-OA / TP-DA: ``+`` and digits when international, a name when alphanumeric."""
+def _decode_address(r: _Reader) -> tuple[str, int]:
+    """TP-OA / TP-DA and its type-of-address octet: ``+`` and digits when international,
+    a name when alphanumeric."""
     count, toa = r.u8(), r.u8()
     if count > 22:
         raise PduError(f"address of {count} semi-octets")
     raw = r.take((count + 1) // 2)
     ton = (toa >> 4) & 0x07
     if ton == 0x05:
-        return gsm_text(unpack_septets(raw, count * 4 // 7))
-    return ("+" if ton == 1 else "") + _bcd_digits(raw, count)
+        return gsm_text(unpack_septets(raw, count * 4 // 7)), toa
+    return ("+" if ton == 1 else "") + _bcd_digits(raw, count), toa
+
+
+def numeric_address(toa: int) -> bool:
+    """Whether a type-of-address octet (TS 23.040 §9.1.2.5) is a phone number's: type of
+    number unknown, international or national, numbering plan unknown or E.164. Anything
+    else (alphanumeric ``0x50``/``0xD0``, network-specific, subscriber, abbreviated, other
+    plans) is not: anyone can send an alphanumeric sender that reads like a number."""
+    ton, npi = (toa >> 4) & 0x07, toa & 0x0F
+    return ton in (0, 1, 2) and npi in (0, 1)
 
 
 def _alphabet(dcs: int) -> Alphabet:
@@ -483,6 +451,9 @@ def _text(alphabet: Alphabet, payload: bytes) -> str:
 # -- reassembly --------------------------------------------------------------------------
 
 
+_Key = tuple[str, bool, int, int]  # sender, numeric, concatenation ref, total parts
+
+
 @dataclass(frozen=True, slots=True)
 class Assembled:
     """A whole message (or what arrived of it before ``timeout_s``) and the caller's tokens
@@ -493,6 +464,7 @@ class Assembled:
     parts: int
     total: int
     tokens: tuple[int, ...]
+    numeric: bool = True  # the sender's type of address is a phone number's
 
     @property
     def complete(self) -> bool:
@@ -505,13 +477,15 @@ class Reassembler:
 
     def __init__(self, timeout_s: float = 600.0) -> None:
         self._timeout_s = timeout_s
-        self._pending: dict[tuple[str, int, int], tuple[float, dict[int, tuple[Sms, int]]]] = {}
+        self._pending: dict[_Key, tuple[float, dict[int, tuple[Sms, int]]]] = {}
 
     def add(self, sms: Sms, now: float, token: int = -1) -> Assembled | None:
         """Returns the message once all its parts are in; a single-part one at once."""
         if sms.concat is None:
-            return Assembled(sms.number, sms.text, 1, 1, (token,) if token >= 0 else ())
-        key = (sms.number, sms.concat.ref, sms.concat.total)
+            return Assembled(sms.number, sms.text, 1, 1, (token,) if token >= 0 else (),
+                             sms.numeric)
+        # the address type is part of the key: an alphanumeric "0912…" never joins a number
+        key = (sms.number, sms.numeric, sms.concat.ref, sms.concat.total)
         _, parts = self._pending.setdefault(key, (now, {}))
         parts[sms.concat.seq] = (sms, token)
         if len(parts) < sms.concat.total:
@@ -525,9 +499,9 @@ class Reassembler:
         return [_join(k, self._pending.pop(k)[1]) for k in old]
 
 
-def _join(key: tuple[str, int, int], parts: dict[int, tuple[Sms, int]]) -> Assembled:
+def _join(key: _Key, parts: dict[int, tuple[Sms, int]]) -> Assembled:
     ordered = [parts[seq] for seq in sorted(parts)]
     alphabet = ordered[0][0].alphabet
     text = _text(alphabet, b"".join(sms.payload for sms, _ in ordered))
     tokens = tuple(t for _, t in ordered if t >= 0)
-    return Assembled(key[0], text, len(ordered), key[2], tokens)
+    return Assembled(key[0], text, len(ordered), key[3], tokens, key[1])

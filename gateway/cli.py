@@ -100,6 +100,14 @@ def cmd_check_config(args: argparse.Namespace) -> int:
             print(line)
         return EXIT_USAGE
     print(f"{args.config}: OK ({len(config.wards)} wards, {len(config.devices)} devices)")
+    from gateway.alarms.policy import duress_summary
+
+    for line in duress_summary(config):
+        print(line)
+    if config.escalation.sms is not None:
+        from gateway.escalation.sms_check import report
+
+        print("\n".join(report(config)))
     return EXIT_OK
 
 

@@ -136,18 +136,22 @@ class ModemSimulator:
         *,
         sent_at: datetime | None = None,
         during_next_command: bool = False,
+        alphanumeric: bool = False,
     ) -> list[int]:
         """An incoming SMS (several parts if long): stored on the SIM as SMS-DELIVER PDUs,
         each announced by ``+CMTI: "SM",<index>`` (if ``AT+CNMI`` asked for it). With
         ``during_next_command`` the +CMTI lines come inside the next command's answer,
-        before its final result. Returns the storage indices used."""
-        if re.fullmatch(r"[+0-9\s\-.()]+", sender):
+        before its final result. ``alphanumeric`` sends ``sender`` as an alphanumeric
+        address (type 0xD0) even when it is all digits, as a spoofing sender can.
+        Returns the storage indices used."""
+        if not alphanumeric and re.fullmatch(r"[+0-9\s\-.()]+", sender):
             sender = re.sub(r"[^+0-9]", "", sender)  # "0912 345 678" as a phone shows it
         with self._lock:
             self._ref = (self._ref + 1) % 256
             when = sent_at or datetime.now(VN_TIME)
             pdus = encode_deliver(
-                sender, text, smsc=self.smsc or "+84", sent_at=when, ref=self._ref
+                sender, text, smsc=self.smsc or "+84", sent_at=when, ref=self._ref,
+                alphanumeric=alphanumeric,
             )
             indices = []
             for pdu in pdus:

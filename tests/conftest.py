@@ -53,16 +53,19 @@ def write_site(tmp_path: Path, port: int, extra: str = "", devices: str | None =
 [site]
 id = "bv-test"
 name = "Bệnh viện Thử nghiệm"
+short_name = "BV Thử nghiệm"
 address = "1 Đường Thử, Hà Nội"
 security_desk_phone = "+84240000000"
 
 [[wards]]
 id = "cap-cuu"
 name = "Khoa Cấp cứu"
+short_name = "Cấp cứu"
 
 [[wards]]
 id = "kham-benh"
 name = "Khoa Khám bệnh"
+short_name = "Khám bệnh"
 {devices}
 [mqtt]
 url = "mqtt://127.0.0.1:{port}"

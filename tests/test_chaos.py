@@ -120,6 +120,15 @@ min_interval_s = 2
 [modem]
 port = "{modem_port}"
 poll_s = 1
+
+[messages]
+# every SMS ends with its escalation's reference, so each one is traced to its plan
+sms = "{{type}} {{ward_short}}, {{room}}, {{time}}. OK {{code}} #{{ref}}"
+max_parts = 2
+
+[messages.templates]
+mass = "{{count}} BÁO ĐỘNG {{rooms}}. OK {{code}} #{{ref}}"
+reminder = "NHẮC LẠI {{reminder}}: {{room}}. OK {{code}} #{{ref}}"
 """
     return write_site(tmp_path, broker_port, extra, devices)
 

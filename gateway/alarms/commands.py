@@ -28,6 +28,7 @@ MAX_PAYLOAD = 4096  # bytes
 MAX_BY = 64  # characters
 MAX_NOTE = 500  # characters
 MAX_ALARM_ID = 64
+RETAINED = "retained"  # the rejected_command reason for a retained alarm/<id>/set
 _ALARM_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
@@ -149,6 +150,11 @@ class CommandService:
         await self._sink.record(rejected(alarm_id, reason, detail, known))
         return {"ok": False, "error": reason}
 
-    async def on_mqtt(self, alarm_id: str, payload: bytes) -> None:
-        """``MqttLink.on_command`` callback."""
+    async def on_mqtt(self, alarm_id: str, payload: bytes, *, retained: bool) -> None:
+        """``MqttLink.on_command`` callback. A retained command is never applied, not even
+        parsed: the broker replays it on every reconnect, and applying it each time
+        re-escalated an alarm once per reconnect (SPEC §3)."""
+        if retained:
+            await self._reject(alarm_id, RETAINED, "mqtt", payload)
+            return
         await self.handle(alarm_id, payload, "mqtt")

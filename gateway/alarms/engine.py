@@ -8,8 +8,9 @@ private ``alarm:<id>`` record a restart reloads, and (after the commit) the LEDs
 Escalation decisions are ``alarm_state`` events whose detail carries a plan
 (:mod:`gateway.alarms.plan`); the dispatcher executes them and reports back with
 ``escalation_attempt`` events, which this engine folds into the alarm. Police timers are
-absolute wall-clock deadlines: :meth:`next_deadline` / :meth:`on_timer` let a small task
-(or a test with a ManualClock) drive them. Rules: ``docs/alarms.md``.
+stored as wall-clock deadlines (they survive a restart) but waited for on the monotonic
+clock: :meth:`next_due` / :meth:`on_timer` let a small task (or a test with a ManualClock)
+drive them. Rules: ``docs/alarms.md``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from gateway.alarms import model as am
 from gateway.alarms.model import Alarm
 from gateway.alarms.plan import apply_plan, build_plan, targets
 from gateway.alarms.policy import (
+    DURESS,
     IMMEDIATE,
     NEVER,
     UNACKNOWLEDGED_AFTER,
@@ -70,6 +72,8 @@ class AlarmEngine:
         self._indicators = indicators if indicators is not None else []
         self._new_id = new_id
         self._alarms: dict[str, Alarm] = {}
+        #: alarm id → (wall deadline, monotonic due time) of its police timer
+        self._due: dict[str, tuple[float, float]] = {}
         self._open: dict[tuple[str, bool], str] = {}
         mass = config.policy.mass_alarm
         self._mass = MassDetector(mass.count, mass.window_s)
@@ -88,18 +92,49 @@ class AlarmEngine:
         return next((a for a in self.open_alarms() if a.code == code), None)
 
     def next_deadline(self) -> float | None:
-        """The earliest police timer (wall-clock unix s), or None."""
+        """The earliest police timer as a wall-clock time (unix s), for display; or None."""
         times = [a.escalate_at for a in self.open_alarms() if a.escalate_at is not None]
         return min(times) if times else None
 
+    def next_due(self) -> float | None:
+        """The earliest police timer on the monotonic clock (seconds), or None. Waiting is
+        done on this, never on the wall clock: an NTP step or a technician's ``date`` must
+        neither stall nor hasten the police (a Pi has no RTC)."""
+        times = [self._due_of(a) for a in self.open_alarms() if a.escalate_at is not None]
+        return min(times) if times else None
+
     def on_timer(self, now: float) -> list[EventDraft]:
-        """Drafts to record for the timers due at ``now``: each escalates its alarm."""
-        due = [a for a in self.open_alarms() if a.escalate_at is not None and a.escalate_at <= now]
+        """Drafts to record for the timers due at ``now`` (monotonic s): each escalates."""
+        due = [a for a in self.open_alarms()
+               if a.escalate_at is not None and self._due_of(a) <= now]
         for alarm in due:
             if self.check_command(alarm.id, "escalate") is not None:
                 alarm.escalate_at = None  # nothing left to escalate: drop the timer
         return [self.command_draft(a.id, "timer", "policy:unacknowledged_after", "", "timer")
                 for a in due if a.escalate_at is not None]
+
+    def _set_timer(self, alarm: Alarm, after_s: float, start: float) -> None:
+        """Start (or bring forward) a police timer ``after_s`` seconds after ``start``
+        (unix s, the event's time, which is now). Stored as a wall-clock deadline for
+        the journal, the display and a restart; waited for on the monotonic clock."""
+        wall = start + after_s
+        if alarm.escalate_at is not None and alarm.escalate_at <= wall:
+            return
+        alarm.escalate_at = wall
+        left = max(0.0, wall - self._clock.wall())
+        self._due[alarm.id] = (wall, self._clock.monotonic() + left)
+
+    def _due_of(self, alarm: Alarm) -> float:
+        """The monotonic due time of ``alarm``'s timer. A deadline not set in this run
+        (loaded after a restart) is anchored on first sight: the wall clock is all that
+        survives a restart, and a deadline already past fires at once."""
+        assert alarm.escalate_at is not None
+        anchored = self._due.get(alarm.id)
+        if anchored is None or anchored[0] != alarm.escalate_at:
+            left = max(0.0, alarm.escalate_at - self._clock.wall())
+            anchored = (alarm.escalate_at, self._clock.monotonic() + left)
+            self._due[alarm.id] = anchored
+        return anchored[1]
 
     def check_command(self, alarm_id: str, action: str) -> str | None:
         """Why ``action`` is impossible for this alarm now, or None."""
@@ -168,15 +203,19 @@ class AlarmEngine:
         out.draft = am.annotate(out.draft, self._open[(dev.id, draft.drill)])
 
     def _repeat(self, out: _Out, alarm: Alarm) -> None:
-        """A further press adds to ``press_count``; a hold turns a panic into duress,
-        which may make it immediate. Neither raises a new alarm or a new SMS."""
+        """A further press adds to ``press_count``; a hold turns a panic into duress, which
+        then follows the duress setting (SPEC §4: a press rule never delays it). Neither
+        raises a new alarm or a new SMS."""
         if out.draft.type != EventType.HOLD:
             alarm.press_count += 1
-        elif alarm.type != "duress":
-            alarm.type = "duress"
+        elif alarm.type != DURESS:
+            alarm.type = DURESS
             rule = self._decision(alarm)
-            if rule.mode == IMMEDIATE and alarm.rounds == 0 and alarm.group is None:
-                self._escalate(out, alarm, "hold", "policy.hold")
+            if alarm.rounds == 0 and alarm.group is None:
+                if rule.mode == IMMEDIATE:
+                    self._escalate(out, alarm, "hold", rule.rule)
+                elif rule.mode == UNACKNOWLEDGED_AFTER and alarm.state == am.RAISED:
+                    self._set_timer(alarm, rule.after_s, self._now(out))
         out.touch(alarm)
 
     def _raise(self, out: _Out, alarm_type: str) -> None:
@@ -207,7 +246,7 @@ class AlarmEngine:
         elif rule.mode == IMMEDIATE:
             self._escalate(out, alarm, "immediate", rule.rule, index)
         elif rule.mode == UNACKNOWLEDGED_AFTER:
-            alarm.escalate_at = alarm.raised_at + rule.after_s
+            self._set_timer(alarm, rule.after_s, alarm.raised_at)
 
     def _decision(self, alarm: Alarm) -> Decision:
         kind = self._devices[alarm.device].kind if alarm.device in self._devices else ""
@@ -315,7 +354,9 @@ class AlarmEngine:
         code = detail.get("code")
         alarm = self.by_code(code) if isinstance(code, str) else None
         why = None
-        if not detail.get("authorised"):
+        if detail.get("sender_type") == "alphanumeric":
+            why = "sender is alphanumeric, not a phone number: never a police number"
+        elif not detail.get("authorised"):
             why = "sender is not a configured police number"
         elif code is None:
             why = "not an 'OK <code>' reply"

@@ -12,17 +12,19 @@ from typing import Any
 from gateway.alarms.model import Alarm, escalation_id, new_entry
 from gateway.config.schema import SiteConfig
 from gateway.core.clock import rfc3339
+from gateway.core.redact import redact_url
 
 
 def targets(config: SiteConfig, drill: bool) -> list[tuple[str, str]]:
     """``(channel, target)`` of every configured delivery: the HTTP URL, each SMS number.
 
-    Drills go to ``http.drill_url`` and ``sms.drill_numbers`` where configured.
+    Drills go to ``http.drill_url`` and ``sms.drill_numbers`` where configured. A URL's
+    credentials are masked: the target is journaled and shown, never used to connect.
     """
     out: list[tuple[str, str]] = []
     http, sms = config.escalation.http, config.escalation.sms
     if http is not None:
-        out.append(("http", http.drill_url if drill and http.drill_url else http.url))
+        out.append(("http", redact_url(http.drill_url if drill and http.drill_url else http.url)))
     if sms is not None:
         numbers = sms.drill_numbers if drill and sms.drill_numbers else sms.numbers
         out.extend(("sms", n) for n in numbers)

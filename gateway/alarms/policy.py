@@ -11,11 +11,12 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from gateway.config.schema import Policy, PolicyRule
+from gateway.config.schema import Policy, PolicyRule, SiteConfig
 
 IMMEDIATE = "immediate"
 UNACKNOWLEDGED_AFTER = "unacknowledged_after"
 NEVER = "never"
+DURESS = "duress"  # the alarm type of a HOLD or a duress button
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,26 +31,32 @@ class Decision:
 def decide(policy: Policy, ward: str | None, kind: str, alarm_type: str, drill: bool) -> Decision:
     """The police policy for an alarm.
 
-    A duress alarm (HOLD, or a duress button) follows ``policy.hold`` unless a rule names
-    that device kind explicitly. Otherwise the most specific rule wins (ward and kind, then
-    ward, then kind; ties: first listed), else ``policy.default``. A drill is always
-    ``immediate``: it exists to prove the path to the police end to end, now.
+    A duress alarm (a HOLD of any button, any press of a duress button) follows the
+    site's duress setting (``policy.duress``, default ``immediate``) unless a rule that
+    names duress (``alarm = "duress"``) matches it: press rules never delay it (SPEC §4).
+    Among the rules that apply, the most specific wins (ward and kind, then ward, then
+    kind; ties: first listed), else ``policy.default``. A drill is always ``immediate``:
+    it exists to prove the path to the police end to end, now.
     """
     if drill:
         return Decision(IMMEDIATE, 0, "drill")
-    rule = _best_rule(policy.rules, ward, kind)
-    if alarm_type == "duress" and (rule is None or rule.kind != kind):
-        return Decision(policy.hold, policy.after_s, "policy.hold")
+    duress = alarm_type == DURESS
+    rule = _best_rule(policy.rules, ward, kind, duress)
     if rule is not None:
         index = policy.rules.index(rule)
         return Decision(rule.mode, rule.after_s, f"policy.rules[{index}]")
+    if duress:
+        return Decision(policy.duress_mode, policy.after_s, policy.duress_key)
     return Decision(policy.default, policy.after_s, "policy.default")
 
 
-def _best_rule(rules: Iterable[PolicyRule], ward: str | None, kind: str) -> PolicyRule | None:
+def _best_rule(rules: Iterable[PolicyRule], ward: str | None, kind: str,
+               duress: bool) -> PolicyRule | None:
     best: PolicyRule | None = None
     best_score = -1
     for rule in rules:
+        if (rule.alarm == DURESS) != duress:
+            continue
         if rule.ward is not None and rule.ward != ward:
             continue
         if rule.kind is not None and rule.kind != kind:
@@ -58,6 +65,43 @@ def _best_rule(rules: Iterable[PolicyRule], ward: str | None, kind: str) -> Poli
         if score > best_score:
             best, best_score = rule, score
     return best
+
+
+def describe(decision: Decision) -> str:
+    """A decision in words, for ``check-config`` and the logs."""
+    if decision.mode == IMMEDIATE:
+        return "immediate"
+    if decision.mode == NEVER:
+        return "never sent to the police"
+    return f"police after {decision.after_s} s unless the security desk acknowledges"
+
+
+def duress_summary(config: SiteConfig) -> list[str]:
+    """When duress goes to the police, per ward (and per device kind where kinds differ):
+    ``["duress: immediate everywhere"]`` when one setting covers the whole site."""
+    policy = config.policy
+    per_ward: list[tuple[str, dict[str, Decision]]] = []
+    for ward in config.wards:
+        present = sorted({d.kind for d in config.devices if d.ward == ward.id})
+        per_ward.append((ward.id, {k: decide(policy, ward.id, k, DURESS, False)
+                                   for k in present or ["panic_button"]}))
+    decisions = [d for _, by_kind in per_ward for d in by_kind.values()]
+    if len({_when(d) for d in decisions}) == 1:
+        rules = ", ".join(sorted({d.rule for d in decisions}))
+        return [f"duress: {describe(decisions[0])} everywhere ({rules})"]
+    lines = []
+    for ward_id, by_kind in per_ward:
+        if len({_when(d) for d in by_kind.values()}) == 1:
+            d = next(iter(by_kind.values()))
+            lines.append(f"duress in ward {ward_id}: {describe(d)} ({d.rule})")
+            continue
+        for kind, d in by_kind.items():
+            lines.append(f"duress in ward {ward_id}, {kind}: {describe(d)} ({d.rule})")
+    return lines
+
+
+def _when(decision: Decision) -> tuple[str, int]:
+    return decision.mode, decision.after_s if decision.mode == UNACKNOWLEDGED_AFTER else 0
 
 
 @dataclass

@@ -11,8 +11,9 @@ import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from gateway.config.values import check_url, secret_file_problem
+from gateway.config.values import check_url, resolve_path, secret_file_problem
 
 Problem = tuple[str, str]
 _PHONE = re.compile(r"^\+?[0-9]{6,15}$")
@@ -20,6 +21,7 @@ _PHONE = re.compile(r"^\+?[0-9]{6,15}$")
 
 def cross_checks(raw: dict[str, Any], base: Path) -> list[Problem]:
     checks: list[Callable[[dict[str, Any], Path], Iterator[Problem]]] = [
+        _site,
         _ward_ids,
         _device_ids,
         _device_wiring,
@@ -53,8 +55,44 @@ def _section(raw: dict[str, Any], *keys: str) -> dict[str, Any] | None:
 
 
 def _resolve(base: Path, value: str) -> Path:
-    p = Path(value).expanduser()
-    return p if p.is_absolute() else base / p
+    return resolve_path(base, value)
+
+
+def _secret(base: Path, value: str) -> str | None:
+    """Why a secret file whose first line is the secret (a password, a signing key) cannot
+    be used: not owner-only, unreadable, empty, or a blank first line (which would silently
+    make an empty key)."""
+    path = _resolve(base, value)
+    problem = secret_file_problem(path)
+    if problem:
+        return problem
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return f"file {path} cannot be read as UTF-8 text ({exc})"
+    if not text.strip():
+        return f"file {path} is empty: the secret is its first line"
+    if not text.splitlines()[0].strip():
+        return f"file {path} has a blank first line: the secret is its first line"
+    return None
+
+
+def _site(raw: dict[str, Any], base: Path) -> Iterator[Problem]:
+    site = _section(raw, "site") or {}
+    zone = site.get("timezone")
+    if isinstance(zone, str) and not _is_time_zone(zone):
+        yield "site.timezone", (f"{zone!r} is not an IANA time zone name "
+                                "(e.g. \"Asia/Ho_Chi_Minh\")")
+
+
+def _is_time_zone(name: str) -> bool:
+    if not name or name != name.strip() or name.startswith("/") or ".." in name:
+        return False
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return False
+    return True
 
 
 def _ward_id_set(raw: dict[str, Any]) -> set[str]:
@@ -143,7 +181,7 @@ def _mqtt(raw: dict[str, Any], base: Path) -> Iterator[Problem]:
             yield "mqtt.url", problem
     pw = mqtt.get("password_file")
     if isinstance(pw, str):
-        problem = secret_file_problem(_resolve(base, pw))
+        problem = _secret(base, pw)
         if problem:
             yield "mqtt.password_file", problem
         if not mqtt.get("username"):
@@ -173,10 +211,16 @@ def _existing_files(
 def _policy(raw: dict[str, Any], base: Path) -> Iterator[Problem]:
     wards = _ward_id_set(raw)
     policy = _section(raw, "policy") or {}
+    if "duress" in policy and "hold" in policy:
+        yield "policy.hold", "is the older name of policy.duress: set only policy.duress"
     for i, rule in _dicts(policy, "rules"):
         ward = rule.get("ward")
         if isinstance(ward, str) and ward not in wards:
             yield f"policy.rules[{i}].ward", f"unknown ward {ward!r} (not in [[wards]])"
+        if rule.get("kind") == "duress_button" and rule.get("alarm") != "duress":
+            yield (f"policy.rules[{i}].kind", "every alarm of a duress_button is duress, which "
+                   "press rules never change: this rule would never apply; add "
+                   "alarm = \"duress\" to make it a duress rule")
 
 
 def _escalation(raw: dict[str, Any], base: Path) -> Iterator[Problem]:
@@ -189,7 +233,7 @@ def _escalation(raw: dict[str, Any], base: Path) -> Iterator[Problem]:
                     yield f"escalation.http.{key}", problem
         secret = http.get("secret_file")
         if isinstance(secret, str):
-            problem = secret_file_problem(_resolve(base, secret))
+            problem = _secret(base, secret)
             if problem:
                 yield "escalation.http.secret_file", problem
         yield from _existing_files(http, base, "escalation.http", ("ca_file",))
@@ -198,10 +242,21 @@ def _escalation(raw: dict[str, Any], base: Path) -> Iterator[Problem]:
         if _section(raw, "modem") is None:
             yield "escalation.sms", "SMS escalation needs a [modem] section"
         for key in ("numbers", "drill_numbers", "reply_numbers"):
-            values = sms.get(key)
-            for i, number in enumerate(values if isinstance(values, list) else []):
-                if isinstance(number, str) and not _PHONE.match(re.sub(r"[\s.-]", "", number)):
-                    yield f"escalation.sms.{key}[{i}]", f"not a phone number: {number!r}"
+            yield from _numbers(sms.get(key), f"escalation.sms.{key}")
+        tiers = sms.get("next_tiers")
+        for i, tier in enumerate(tiers if isinstance(tiers, list) else []):
+            yield from _numbers(tier, f"escalation.sms.next_tiers[{i}]")
+    voice = _section(raw, "escalation", "voice")
+    if voice is not None:
+        if _section(raw, "modem") is None:
+            yield "escalation.voice", "calls need a [modem] section"
+        yield from _numbers(voice.get("numbers"), "escalation.voice.numbers")
+
+
+def _numbers(values: Any, where: str) -> Iterator[Problem]:
+    for i, number in enumerate(values if isinstance(values, list) else []):
+        if isinstance(number, str) and not _PHONE.match(re.sub(r"[\s.-]", "", number)):
+            yield f"{where}[{i}]", f"not a phone number: {number!r}"
 
 
 
@@ -222,3 +277,8 @@ def _console(raw: dict[str, Any], base: Path) -> Iterator[Problem]:
     if not loopback and not console.get("users"):
         yield "console.users", f"{host} is not loopback: at least one user is required"
     yield from _existing_files(console, base, "console", ("tls_cert",))
+    key = console.get("tls_key")
+    if isinstance(key, str):  # the console's private key: owner-only, like every secret
+        problem = secret_file_problem(_resolve(base, key))
+        if problem:
+            yield "console.tls_key", problem

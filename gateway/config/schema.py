@@ -10,8 +10,11 @@ Relative paths are read relative to the config file's folder.
 
 from __future__ import annotations
 
+import difflib
 import os
+import re
 import tomllib
+import typing
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -19,6 +22,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from gateway.config.checks import cross_checks
+from gateway.config.values import resolve_path
 from gateway.core.errors import ConfigError
 
 Ident = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
@@ -31,6 +35,7 @@ class _Strict(BaseModel):
 class Site(_Strict):
     id: Ident
     name: str = Field(min_length=1)
+    short_name: str = Field(default="", max_length=40)  # in SMS; the name if empty
     address: str = ""
     security_desk_phone: str = ""
     timezone: str = "Asia/Ho_Chi_Minh"
@@ -39,6 +44,7 @@ class Site(_Strict):
 class Ward(_Strict):
     id: Ident
     name: str = Field(min_length=1)
+    short_name: str = Field(default="", max_length=40)  # in SMS; the name if empty
 
 
 DeviceKind = Literal["panic_button", "duress_button", "door_contact", "bed_call", "sensor"]
@@ -103,8 +109,12 @@ PolicyMode = Literal["immediate", "unacknowledged_after", "never"]
 
 
 class PolicyRule(_Strict):
+    """A press rule, or (``alarm = "duress"``) a duress rule: only a duress rule applies to
+    duress alarms (a HOLD, any press of a duress button); a press rule never does."""
+
     ward: str | None = None
     kind: DeviceKind | None = None
+    alarm: Literal["duress"] | None = None
     mode: PolicyMode
     after_s: int = Field(default=60, ge=1, le=3600)
 
@@ -115,13 +125,27 @@ class MassAlarm(_Strict):
 
 
 class Policy(_Strict):
+    """``duress`` is the site's duress setting (``hold`` is its older name); ``after_s``
+    (seconds) is the security desk's window for ``unacknowledged_after``."""
+
     default: PolicyMode = "unacknowledged_after"
     after_s: int = Field(default=60, ge=1, le=3600)
-    hold: PolicyMode = "immediate"
+    duress: PolicyMode | None = None
+    hold: PolicyMode | None = None
     delivery: Literal["dual", "fallback"] = "dual"
     fallback_after_s: int = Field(default=20, ge=1, le=3600)
     rules: list[PolicyRule] = Field(default_factory=list)
     mass_alarm: MassAlarm = MassAlarm()
+
+    @property
+    def duress_mode(self) -> PolicyMode:
+        """The site's duress setting: ``duress``, else ``hold``, else ``immediate``."""
+        return self.duress or self.hold or "immediate"
+
+    @property
+    def duress_key(self) -> str:
+        """The key that set :attr:`duress_mode`, for messages and the journal."""
+        return "policy.hold" if self.duress is None and self.hold else "policy.duress"
 
 
 class HttpChannel(_Strict):
@@ -141,11 +165,31 @@ class SmsChannel(_Strict):
     drill_numbers: list[str] = Field(default_factory=list)
     reply_numbers: list[str] = Field(default_factory=list)
     min_interval_s: int = Field(default=60, ge=0, le=3600)
+    # further tiers (e.g. the district police duty line), each added after rounds_per_tier
+    next_tiers: list[list[str]] = Field(default_factory=list, max_length=5)
+
+
+class Reminders(_Strict):
+    """Police SMS sent again while no police acknowledgement came (seconds, rounds)."""
+
+    after_s: int = Field(default=120, ge=0, le=3600)  # 0: never remind
+    rounds_per_tier: int = Field(default=2, ge=1, le=50)
+    max_rounds: int = Field(default=10, ge=1, le=100)
+
+
+class Voice(_Strict):
+    """A call after the SMS, to wake the officer (seconds)."""
+
+    numbers: list[str] = Field(default_factory=list)
+    ring_s: float = Field(default=30, ge=5, le=120)
+    min_interval_s: int = Field(default=300, ge=0, le=86400)  # per number
 
 
 class Escalation(_Strict):
     http: HttpChannel | None = None
     sms: SmsChannel | None = None
+    reminders: Reminders = Reminders()
+    voice: Voice | None = None
 
 
 class Modem(_Strict):
@@ -154,10 +198,17 @@ class Modem(_Strict):
     poll_s: float = Field(default=30, ge=1, le=3600)
 
 
+TemplateKind = Literal["alarm", "drill", "reminder", "mass", "confirmation", "no_match",
+                       "not_understood"]
+
+
 class Messages(_Strict):
     language: Literal["vi", "en"] = "vi"
-    sms: str | None = None
-    sms_en: str | None = None
+    sms: str | None = None  # the alarm SMS template (same as templates.alarm)
+    sms_en: str | None = None  # the alarm SMS template when language = "en"
+    charset: Literal["ucs2", "gsm7"] = "ucs2"  # gsm7: without diacritics, 160 a part
+    max_parts: int = Field(default=1, ge=1, le=10)  # parts an alarm SMS may take
+    templates: dict[TemplateKind, str] = Field(default_factory=dict)
 
 
 class ConsoleUser(_Strict):
@@ -204,10 +255,11 @@ class SiteConfig(_Strict):
     def ward(self, ward_id: str) -> Ward | None:
         return next((w for w in self.wards if w.id == ward_id), None)
 
-    def resolve(self, path: str) -> Path:
-        """A config-relative path made absolute against the config file's folder."""
-        p = Path(path).expanduser()
-        return p if p.is_absolute() else Path(self.base_dir) / p
+    def resolve(self, path: str | os.PathLike[str]) -> Path:
+        """A config-relative path made absolute against the config file's folder: the one
+        place every path of the config is resolved (:func:`resolve_path`)."""
+        return resolve_path(self.base_dir, path)
+
 
 
 def load_config(path: str | os.PathLike[str]) -> SiteConfig:
@@ -241,8 +293,27 @@ def validate_config(raw: dict[str, Any], base_dir: Path | str = ".") -> SiteConf
         errors.extend(_pydantic_errors(exc))
     errors.extend(_cross_checks(raw, Path(base_dir)))
     if errors or config is None:
-        raise ConfigError(_unique(errors))
+        raise ConfigError(_unique([_name_device(raw, e) for e in errors]))
     return config
+
+
+_DEVICE_PATH = re.compile(r"^devices\[(\d+)\]")
+
+
+def _name_device(raw: dict[str, Any], error: tuple[str, str]) -> tuple[str, str]:
+    """A problem of ``devices[i]`` also names the device's id: nobody counts to the 37th
+    ``[[devices]]`` table in a long file."""
+    path, reason = error
+    match = _DEVICE_PATH.match(path)
+    devices = raw.get("devices")
+    if match is None or path.endswith("].id") or not isinstance(devices, list):
+        return error
+    index = int(match.group(1))
+    device = devices[index] if index < len(devices) else None
+    dev_id = device.get("id") if isinstance(device, dict) else None
+    if not isinstance(dev_id, str) or not dev_id:
+        return error
+    return path, f"{reason} (device {dev_id!r})"
 
 
 def key_path(loc: Iterable[int | str]) -> str:
@@ -262,7 +333,7 @@ def _pydantic_errors(exc: ValidationError) -> list[tuple[str, str]]:
         loc = [p for p in err["loc"] if not (isinstance(p, str) and "[" in p)]
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
-            msg = "unknown key"
+            msg = "unknown key" + _did_you_mean(loc)
         elif err["type"] == "missing":
             msg = "is required"
         elif err["type"] == "literal_error":
@@ -271,6 +342,40 @@ def _pydantic_errors(exc: ValidationError) -> list[tuple[str, str]]:
             msg = msg[0].lower() + msg[1:]
         out.append((key_path(loc), msg))
     return out
+
+
+def _did_you_mean(loc: list[int | str]) -> str:
+    """``" (did you mean 'after_s'?)"`` when an unknown key is close to a known one."""
+    if not loc or not isinstance(loc[-1], str):
+        return ""
+    model: Any = SiteConfig
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part) if _is_model(model) else None
+        if field is None:
+            return ""
+        model = _model_in(field.annotation)
+        if model is None:
+            return ""
+    known = [name for name in model.model_fields if name != "base_dir"]
+    close = difflib.get_close_matches(loc[-1], known, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _is_model(value: Any) -> bool:
+    return isinstance(value, type) and issubclass(value, BaseModel)
+
+
+def _model_in(annotation: Any) -> Any:
+    """The model class inside ``Model``, ``Model | None`` or ``list[Model]``, or None."""
+    if _is_model(annotation):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
 
 
 def _unique(errors: list[tuple[str, str]]) -> list[tuple[str, str]]:

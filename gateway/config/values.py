@@ -1,4 +1,5 @@
-"""Checks of single config values shared by the schema and the cross-checks: URLs, secret files."""
+"""Checks of single config values shared by the schema and the cross-checks: URLs, secret
+files; and :func:`resolve_path`, the one place a config path is made absolute."""
 
 from __future__ import annotations
 
@@ -7,6 +8,14 @@ import stat
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+
+def resolve_path(base: str | os.PathLike[str], path: str | os.PathLike[str]) -> Path:
+    """``path`` as the gateway reads it: ``~`` expanded, a relative one against ``base``
+    (the config file's folder, never the working directory). ``check-config`` and ``run``
+    both resolve through here (``SiteConfig.resolve``), so both read the same file."""
+    p = Path(path).expanduser()
+    return p if p.is_absolute() else Path(base) / p
 
 
 def secret_file_problem(path: Path) -> str | None:
@@ -25,8 +34,6 @@ def secret_file_problem(path: Path) -> str | None:
     if not os.access(path, os.R_OK):
         return f"file {path} is not readable by this user"
     return None
-
-
 
 
 def check_url(url: Any, schemes: tuple[str, ...]) -> str | None:

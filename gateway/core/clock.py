@@ -33,6 +33,29 @@ class ManualClock:
         self._mono += seconds
         self._wall += seconds
 
+    def step_wall(self, seconds: float) -> None:
+        """Step the wall clock alone (negative: back), as NTP or ``date`` does; the
+        monotonic clock runs on undisturbed."""
+        self._wall += seconds
+
+
+class SteppedClock:
+    """Real time whose wall clock a test or the simulator can step (as NTP or a
+    technician's ``date`` does on a Pi without an RTC) while monotonic time runs on."""
+
+    def __init__(self) -> None:
+        self.offset_s = 0.0
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def wall(self) -> float:
+        return time.time() + self.offset_s
+
+    def step_wall(self, seconds: float) -> None:
+        """Step the wall clock by ``seconds`` (negative: back)."""
+        self.offset_s += seconds
+
 
 def rfc3339(unix_seconds: float) -> str:
     """RFC 3339 UTC with milliseconds, e.g. ``2026-11-23T19:42:05.123Z`` (SPEC §3)."""

@@ -113,3 +113,21 @@ class ProcessResult:
 
 CommandHandler = Callable[[str, bytes, str], Awaitable[None]]
 """``(alarm_id, raw_payload, origin)``: a command from MQTT ``alarm/<id>/set`` or the console."""
+
+
+class MqttCommandCallback(Protocol):
+    """An ``alarm/<id>/set`` message as the MQTT link received it. ``retained`` is the
+    message's retain flag: a broker replays retained messages on every (re)connect, so a
+    retained command is never applied (SPEC §3)."""
+
+    async def __call__(self, alarm_id: str, payload: bytes, *, retained: bool) -> None: ...
+
+
+class SmsHandler(Protocol):
+    """A received SMS as the modem hands it over: ``sender`` in E.164 (or the name an
+    alphanumeric sender gave), ``received_at`` in unix seconds. ``numeric`` is False
+    when the sender's type of address is not a phone number (alphanumeric, or any other
+    non-numeric type): such a sender is never a configured number (SPEC §4)."""
+
+    def __call__(self, sender: str, text: str, received_at: float, *,
+                 numeric: bool) -> Awaitable[None] | None: ...

@@ -94,9 +94,8 @@ class DeviceStates:
         elif t == EventType.LOW_BATTERY:
             flags.low_battery = True
             flags.battery_mv = draft.value or flags.battery_mv
-        reported = (draft.detail or {}).get("batt_mv")
-        if isinstance(reported, int) and not isinstance(reported, bool) and reported > 0:
-            flags.battery_mv = reported  # every node frame carries the battery (BOOT, PRESS...)
+        if t != EventType.LOW_BATTERY:
+            self._note_battery(flags, _frame_battery(draft))
         if t not in (EventType.ALARM_STATE, EventType.SUPERVISION_LOST, EventType.TROUBLE):
             if t.value in _DEVICE_SEEN:
                 flags.offline = False
@@ -113,10 +112,16 @@ class DeviceStates:
         flags = self._flags.get(device_id)
         if flags is not None:
             flags.last_seen = when
-            if battery_mv:
-                flags.battery_mv = battery_mv
-                if battery_mv >= 0 and flags.low_battery and self._battery_ok(battery_mv):
-                    flags.low_battery = False
+            self._note_battery(flags, battery_mv)
+
+    def _note_battery(self, flags: DeviceFlags, battery_mv: int | None) -> None:
+        """Every frame a node sends carries its battery (``BOOT``, ``PRESS``, ...): any of
+        them updates ``battery_mv``, and a recovered one clears ``low_battery``."""
+        if battery_mv is None or battery_mv <= 0:  # 0: mains powered, nothing to show
+            return
+        flags.battery_mv = battery_mv
+        if flags.low_battery and self._battery_ok(battery_mv):
+            flags.low_battery = False
 
     def _battery_ok(self, mv: int) -> bool:
         threshold = self._config.serial.low_battery_mv if self._config.serial else 0
@@ -152,3 +157,9 @@ _DEVICE_SEEN = {
     "press", "hold", "release", "open", "close", "tamper", "tamper_ok", "boot",
     "low_battery", "supervision_restored",
 }
+
+
+def _frame_battery(draft: EventDraft) -> int | None:
+    """The battery (mV) a serial frame's event carries in ``detail.batt_mv``, or None."""
+    value = (draft.detail or {}).get("batt_mv")
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

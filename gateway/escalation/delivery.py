@@ -151,7 +151,8 @@ class HttpRunner:
 
 @dataclass
 class _Lane:
-    """One phone number: its lock (one SMS at a time) and when it last got one."""
+    """One phone number: its lock (one SMS at a time) and when it last got one
+    (``last_sent``: monotonic seconds, so a wall-clock step never stalls the next SMS)."""
 
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     last_sent: float | None = None
@@ -193,7 +194,7 @@ class SmsRunner:
     def _wait(self, lane: _Lane) -> float:
         if lane.last_sent is None:
             return 0.0
-        return lane.last_sent + self.min_interval_s - self._clock.wall()
+        return lane.last_sent + self.min_interval_s - self._clock.monotonic()
 
     async def _send(self, plan: dict[str, Any], d: dict[str, Any], lane: _Lane) -> bool:
         attempt = self._reporter.attempts(plan, d) + 1
@@ -207,9 +208,9 @@ class SmsRunner:
             await self._reporter.attempt(plan, d, attempt, "error", True, error=error)
             await self._reporter.trouble_on("modem", f"SMS to {d['target']} failed: {error}")
             return False
-        lane.last_sent = self._clock.wall()
+        lane.last_sent = self._clock.monotonic()
         self.sent += 1
         await self._reporter.attempt(plan, d, attempt, "delivered", False,
-                                     delivered_at=rfc3339(lane.last_sent))
+                                     delivered_at=rfc3339(self._clock.wall()))
         await self._reporter.trouble_off("modem")
         return True

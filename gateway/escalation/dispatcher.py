@@ -23,7 +23,7 @@ from gateway.alarms.model import FINAL_STATUSES
 from gateway.config.schema import SiteConfig
 from gateway.core.clock import parse_rfc3339
 from gateway.core.events import Event, EventDraft, EventType
-from gateway.core.ports import Clock, EventSink
+from gateway.core.ports import Clock, EventSink, SmsHandler
 from gateway.escalation.delivery import HttpRunner, Reporter, SmsRunner
 from gateway.escalation.outbound import Outbound
 from gateway.journal.store import Journal, Subscription
@@ -59,6 +59,7 @@ class Dispatcher:
         self._engine = engine
         self._inflight: dict[int, asyncio.Task[None]] = {}
         self._done_upto = 0
+        self._live_from = 0  # plans after this seq were decided while this run was up
         self._sub: Subscription | None = None
         self.reporter = Reporter(sink, engine, clock)
         outbound = Outbound(config)
@@ -80,6 +81,7 @@ class Dispatcher:
         """
         sub = self._sub = Subscription(self._journal, CONSUMER)
         self._done_upto = sub.position
+        self._live_from = self._journal.last_seq
         wake = asyncio.Event()
         self._journal.add_listener(wake.set)
         try:
@@ -107,6 +109,8 @@ class Dispatcher:
         if event.type != EventType.ALARM_STATE or not isinstance(plan, dict):
             return
         self.plans_seen += 1
+        if event.seq <= self._live_from:
+            plan = {**plan, "replayed": True}
         task = asyncio.create_task(self._execute(plan), name=f"escalation-{event.seq}")
         self._inflight[event.seq] = task
         task.add_done_callback(functools.partial(self._finished, event.seq))
@@ -159,9 +163,13 @@ class Dispatcher:
             tg.create_task(self._sms(plan, d))
 
     def _fallback_left(self, plan: dict[str, Any]) -> float:
-        """Seconds left of ``fallback_after_s``, counted from the decision (wall clock),
-        so a plan replayed after a restart does not start its wait over."""
+        """Seconds left of ``fallback_after_s``. A plan decided during this run started
+        a moment ago: all of it, waited on the monotonic clock (a wall-clock step must
+        not move it). A plan replayed after a restart counts from its decision on the
+        wall clock (all that survives a restart), so it does not start its wait over."""
         limit = float(plan["fallback_after_s"])
+        if not plan.get("replayed"):
+            return limit
         try:
             elapsed = self.reporter.clock.wall() - parse_rfc3339(plan["decided_at"])
         except (KeyError, TypeError, ValueError):
@@ -200,14 +208,13 @@ class Dispatcher:
         return self.reporter.status(plan, d)
 
 
-def reply_sink(
-    config: SiteConfig, sink: EventSink
-) -> Callable[[str, str, float | None], Awaitable[None]]:
+def reply_sink(config: SiteConfig, sink: EventSink) -> SmsHandler:
     """The modem's ``on_sms`` callback: every received SMS becomes a ``police_reply``."""
     from gateway.escalation.replies import reply_draft
 
-    async def on_sms(sender: str, text: str, received_at: float | None = None) -> None:
-        draft: EventDraft = reply_draft(config, sender, text)
+    async def on_sms(sender: str, text: str, received_at: float | None = None, *,
+                     numeric: bool) -> None:
+        draft: EventDraft = reply_draft(config, sender, text, numeric=numeric)
         await sink.record(draft)
 
     return on_sms

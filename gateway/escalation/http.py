@@ -28,6 +28,7 @@ from requests.adapters import HTTPAdapter
 
 from gateway.core.clock import SystemClock, rfc3339
 from gateway.core.ports import Clock
+from gateway.core.redact import redact_text, redact_url
 from gateway.escalation.wire import (
     AttemptOutcome,
     DeliveryResult,
@@ -112,17 +113,19 @@ class HttpChannel:
 
     @classmethod
     def from_config(
-        cls, cfg: Any, secret: str | bytes, base_dir: str | Path = ".", **kwargs: Any
+        cls, cfg: Any, secret: str | bytes, *, ca_file: str | Path | None = None,
+        **kwargs: Any,
     ) -> HttpChannel:
         """From ``[escalation.http]`` (``gateway.config.schema.HttpChannel``), the secret file's
-        text and the config's folder (a relative ``ca_file`` is read from there)."""
+        text and ``ca_file`` as the config resolved it (``SiteConfig.resolve``: the one place
+        a relative path is made absolute, so ``run`` and ``check-config`` read one file)."""
         key = secret.encode("utf-8") if isinstance(secret, str) else secret
         kwargs.setdefault("policy", RetryPolicy(max_attempts=cfg.max_attempts))
         return cls(
             cfg.url,
             key,
             drill_url=cfg.drill_url,
-            ca_file=str(Path(base_dir) / cfg.ca_file) if cfg.ca_file else None,
+            ca_file=str(ca_file) if ca_file is not None else None,
             insecure=cfg.insecure,
             connect_timeout_s=min(cfg.timeout_s, 10.0),
             read_timeout_s=cfg.timeout_s,
@@ -132,7 +135,7 @@ class HttpChannel:
     def health(self) -> dict[str, Any]:
         """For ``gateway/health``: TLS mode, last answer, failures in a row, last delivery."""
         tls = "insecure" if self.insecure else ("ca_file" if self.ca_file else "system")
-        return {"url": self.url, "tls": tls, **self._state}
+        return {"url": redact_url(self.url), "tls": tls, **self._state}
 
     def url_for(self, request: EscalationRequest) -> str:
         return self.drill_url if request.drill and self.drill_url else self.url
@@ -179,7 +182,7 @@ class HttpChannel:
         if remaining_s is not None:
             connect, read = max(min(connect, remaining_s), floor), max(min(read, remaining_s), floor)
         outcome = await asyncio.to_thread(self.attempt, url, body, headers, (connect, read))
-        log.info("hotline POST %s key=%s -> %s", url, key, outcome.label)
+        log.info("hotline POST %s key=%s -> %s", redact_url(url), key, outcome.label)
         return outcome
 
     def attempt(
@@ -240,7 +243,8 @@ class HttpChannel:
             log.warning("hotline TLS verification is OFF (insecure = true): lab use only")
             urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
         if self.url.startswith("http://"):
-            log.warning("hotline URL %s is plain HTTP: alarms travel unencrypted", self.url)
+            log.warning("hotline URL %s is plain HTTP: alarms travel unencrypted",
+                        redact_url(self.url))
 
 
 async def _report(
@@ -332,7 +336,7 @@ def _connection_kind(exc: BaseException) -> str:
 
 def _describe(kind: str, exc: BaseException) -> str:
     root = _root_cause(exc)
-    return f"{kind}: {_one_line(f'{type(root).__name__}: {root}')}"
+    return f"{kind}: {_one_line(redact_text(f'{type(root).__name__}: {root}'))}"
 
 
 def _root_cause(exc: BaseException) -> BaseException:

@@ -1,17 +1,20 @@
 """What an escalation plan becomes on the wire: the HTTP request and the SMS text.
 
 Sans-I/O: a plan (:mod:`gateway.alarms.plan`) and the site config in, an
-:class:`~gateway.escalation.wire.EscalationRequest` or a string out. Every SMS carries a
-short reference derived from its escalation id and attempt, so no two alarm texts are
-identical (operators' anti-spam filters hold back repeats).
+:class:`~gateway.escalation.wire.EscalationRequest` or a string out. The SMS texts are
+:mod:`gateway.escalation.sms_texts` (one part by default); the HTTP body carries the long
+texts of :mod:`gateway.escalation.messages`.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from gateway.config.schema import SiteConfig
 from gateway.escalation.messages import AlarmFacts, Templates, sms_reference
+from gateway.escalation.sms_check import alarm_facts
+from gateway.escalation.sms_texts import SmsTexts
 from gateway.escalation.wire import EscalationRequest, SiteInfo, WardInfo
 
 MASS_PREFIX = {"vi": "BÁO ĐỘNG HÀNG LOẠT ({n} báo động)", "en": "MASS ALARM ({n} alarms)"}
@@ -23,22 +26,27 @@ class Outbound:
     def __init__(self, config: SiteConfig) -> None:
         self.config = config
         self.templates = Templates.from_config(config.messages, config.site.timezone)
+        self.sms_texts = SmsTexts.from_config(config)
 
     def facts(self, plan: dict[str, Any], ref: str) -> AlarmFacts:
         a = plan["alarm"]
-        site = self.config.site
-        ward = self.config.ward(a["ward"] or "")
-        return AlarmFacts(
-            type=a["type"], site=site.name, ward=ward.name if ward else (a["ward"] or "-"),
-            room=a["room"], code=a["code"], raised_at=a["raised_at"], drill=a["drill"],
-            device=a["device"], press_count=a["press_count"], address=site.address,
-            phone=site.security_desk_phone, ref=ref,
-        )
+        facts = alarm_facts(self.config, a["type"], a["ward"], a["room"], a["code"],
+                            a["raised_at"], drill=a["drill"], device=a["device"],
+                            press_count=a["press_count"])
+        members = tuple((self._ward_short(m.get("ward")), m.get("room") or "-")
+                        for m in plan.get("members") or ())
+        return replace(facts, ref=ref, members=members if len(members) > 1 else ())
 
-    def sms_text(self, plan: dict[str, Any], escalation_id: str, attempt: int) -> str:
-        """The SMS for one number; ``attempt`` (1-based) changes the reference on resends."""
+    def _ward_short(self, ward_id: str | None) -> str:
+        ward = self.config.ward(ward_id or "")
+        return (ward.short_name or ward.name) if ward else (ward_id or "-")
+
+    def sms_text(self, plan: dict[str, Any], escalation_id: str, attempt: int,
+                 reminder: int = 0) -> str:
+        """The SMS for one number: ``reminder`` > 0 for a number that had this alarm
+        already; from ``attempt`` 2 on (a resend) a counter is added where it fits."""
         facts = self.facts(plan, sms_reference(escalation_id, attempt))
-        return _mass(plan, self.templates.render(facts), self.templates.language)
+        return self.sms_texts.resend(self.sms_texts.alarm(facts, reminder=reminder), attempt)
 
     def request(self, plan: dict[str, Any], escalation_id: str) -> EscalationRequest:
         """The signed-POST body for the HTTP channel (SPEC §4)."""

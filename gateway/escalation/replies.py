@@ -14,6 +14,8 @@ from gateway.core.events import EventDraft, EventType
 from gateway.escalation.messages import parse_police_reply
 
 MAX_TEXT = 320  # characters of a reply kept in the journal
+MAX_SENDER = 32  # characters of a non-numeric sender kept in the journal
+ALPHANUMERIC = "alphanumeric"  # detail.sender_type of a sender that is not a phone number
 
 
 def e164(number: str, country: str = "84") -> str:
@@ -39,12 +41,17 @@ def reply_numbers(config: SiteConfig) -> frozenset[str]:
     return frozenset(e164(n) for n in allowed)
 
 
-def reply_draft(config: SiteConfig, sender: str, text: str) -> EventDraft:
-    """The ``police_reply`` event for one received SMS."""
-    number = e164(sender)
-    return EventDraft(EventType.POLICE_REPLY, detail={
+def reply_draft(config: SiteConfig, sender: str, text: str, *, numeric: bool) -> EventDraft:
+    """The ``police_reply`` event for one received SMS. ``numeric`` is False when the
+    sender's type of address is not a phone number (alphanumeric, ...): such a sender is
+    never authorised, even if its name reads like a configured number (SPEC §4)."""
+    number = e164(sender) if numeric else (sender or "")[:MAX_SENDER]
+    detail = {
         "from": number,
         "text": (text or "")[:MAX_TEXT],
         "code": parse_police_reply(text or ""),
-        "authorised": number in reply_numbers(config),
-    })
+        "authorised": numeric and number in reply_numbers(config),
+    }
+    if not numeric:
+        detail["sender_type"] = ALPHANUMERIC
+    return EventDraft(EventType.POLICE_REPLY, detail=detail)

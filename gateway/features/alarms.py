@@ -28,7 +28,9 @@ log = logging.getLogger(__name__)
 
 class AlarmTimers:
     """Drives :meth:`AlarmEngine.on_timer` from the loop: sleeps until the engine's next
-    wall-clock deadline (woken early whenever an alarm changes) and records what is due."""
+    due time on the monotonic clock (woken early whenever an alarm changes) and records
+    what is due. The wall clock plays no part in waiting, so a step of it either way
+    neither stalls nor hastens the police."""
 
     def __init__(self, engine: AlarmEngine, sink: EventSink, clock: Clock) -> None:
         self._engine = engine
@@ -43,8 +45,8 @@ class AlarmTimers:
     async def run(self) -> None:
         self._event = asyncio.Event()
         while True:
-            deadline = self._engine.next_deadline()
-            now = self._clock.wall()
+            deadline = self._engine.next_due()
+            now = self._clock.monotonic()
             if deadline is not None and deadline <= now:
                 await self._fire(now)
                 continue
@@ -101,8 +103,9 @@ def _http_channel(gw: Gateway) -> Any:
         return None
     policy = RetryPolicy(max_attempts=cfg.max_attempts, base_s=cfg.retry_base_s,
                          cap_s=cfg.retry_cap_s)
+    ca_file = gw.config.resolve(cfg.ca_file) if cfg.ca_file else None
     return HttpChannel.from_config(cfg, read_secret(gw.config, cfg.secret_file),
-                                   clock=gw.clock, policy=policy)
+                                   ca_file=ca_file, clock=gw.clock, policy=policy)
 
 
 def _health(http: Any, dispatcher: Dispatcher) -> Any:

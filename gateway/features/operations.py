@@ -85,18 +85,21 @@ def _clear_detail(raised: dict[str, Any]) -> dict[str, Any]:
 async def periodic_test(gw: Gateway) -> None:
     """Journal a ``test_report`` every ``health.periodic_test_h`` hours, until cancelled.
 
-    Waits in steps of at most a minute and re-reads the wall clock, so a clock set at boot
-    (a Pi has no RTC until NTP answers) moves the schedule instead of freezing it."""
+    The next due time is stored as a wall-clock time (it survives a restart; one already
+    past fires at once) but waited for on the monotonic clock, so an NTP step or a
+    technician's ``date`` (a Pi has no RTC) neither stalls nor hastens the schedule."""
     period = gw.config.health.periodic_test_h * 3600
+    clock = gw.clock
     stored = _stored_due(gw)
     # a shortened period takes effect at once rather than after the old, longer one
-    due = min(stored, gw.clock.wall() + period) if stored else gw.clock.wall() + period
+    due = min(stored, clock.wall() + period) if stored else clock.wall() + period
     if due != stored:
         await _store_due(gw, due)
+    due_mono = clock.monotonic() + max(0.0, due - clock.wall())
     while True:
-        now = gw.clock.wall()
-        if now < due:
-            await asyncio.sleep(min(due - now, 60.0))
+        left = due_mono - clock.monotonic()
+        if left > 0:
+            await asyncio.sleep(min(left, 60.0))
             continue
         try:
             await _report(gw)
@@ -106,10 +109,11 @@ async def periodic_test(gw: Gateway) -> None:
             log.error("event=periodic_test_failed error=%r", str(exc))
             await asyncio.sleep(60.0)
             continue
-        due += period
-        if due <= now:  # the box was off for longer than a period: no burst of old tests
-            due = now + period
-        await _store_due(gw, due)
+        now = clock.monotonic()
+        due_mono += period
+        if due_mono <= now:  # the loop was held up past a period: no burst of old tests
+            due_mono = now + period
+        await _store_due(gw, clock.wall() + (due_mono - now))
 
 
 async def _report(gw: Gateway) -> None:

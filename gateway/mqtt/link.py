@@ -22,13 +22,12 @@ from urllib.parse import urlsplit
 import aiomqtt
 
 from gateway.config.schema import SiteConfig, read_secret
-from gateway.core.ports import Clock
+from gateway.core.ports import Clock, MqttCommandCallback
 from gateway.journal.store import Journal, Subscription
 
 log = logging.getLogger(__name__)
 
 CONSUMER = "mqtt"
-CommandCallback = Callable[[str, bytes], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -92,7 +91,7 @@ class MqttLink:
         self._journal = journal
         self._clock = clock
         self._client: aiomqtt.Client | None = None
-        self._on_command: CommandCallback | None = None
+        self._on_command: MqttCommandCallback | None = None
         self._extra_subscriptions: dict[str, Callable[[str, bytes], Awaitable[None]]] = {}
         self.connected = asyncio.Event()
         self.published = 0
@@ -104,8 +103,8 @@ class MqttLink:
     def topic(self, suffix: str) -> str:
         return f"{self.settings.base}/{suffix}"
 
-    def on_command(self, callback: CommandCallback) -> None:
-        """``callback(alarm_id, payload)`` for each ``alarm/<id>/set`` message."""
+    def on_command(self, callback: MqttCommandCallback) -> None:
+        """``callback(alarm_id, payload, retained=...)`` for each ``alarm/<id>/set``."""
         self._on_command = callback
 
     def subscribe_extra(self, topic: str, callback: Callable[[str, bytes], Awaitable[None]]) -> None:
@@ -232,13 +231,24 @@ class MqttLink:
             payload = message.payload if isinstance(message.payload, bytes) else str(message.payload or "").encode()
             if topic.startswith(prefix) and topic.endswith("/set"):
                 alarm_id = topic[len(prefix):-len("/set")]
-                await self._dispatch(self._on_command, alarm_id, payload)
+                await self._command(alarm_id, payload, bool(message.retain))
             else:
                 for pattern, callback in self._extra_subscriptions.items():
                     if aiomqtt.Topic(topic).matches(pattern):
                         await self._dispatch(callback, topic, payload)
 
-    async def _dispatch(self, callback: CommandCallback | None, key: str, payload: bytes) -> None:
+    async def _command(self, alarm_id: str, payload: bytes, retained: bool) -> None:
+        if self._on_command is None:
+            return
+        try:
+            await self._on_command(alarm_id, payload, retained=retained)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("event=command_handler_failed key=%s", alarm_id)
+
+    async def _dispatch(self, callback: Callable[[str, bytes], Awaitable[None]] | None,
+                        key: str, payload: bytes) -> None:
         if callback is None:
             return
         try:

@@ -6,7 +6,9 @@ shipper can parse them; the formatter adds time, level and logger in front.
 Values come from outside (a console URL path, a node's frame, a command's ``by``), so every
 value is escaped: a text value with a space, ``=``, a quote or a control character is
 printed quoted (``alarm="x event=forged"``), control characters as ``\\n``, ``\\r``,
-``\\x1b``. One record is always exactly one line: nobody can inject a log line.
+``\\x1b``. One record is always exactly one line: nobody can inject a log line. The
+user information of any URL in a line (``user:password@``) is masked: a log is no place
+for a password.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import sys
 from typing import Any
 
 from gateway.core.clock import rfc3339
+from gateway.core.redact import redact_text
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _NEEDS_QUOTES = re.compile(r'[\s="\\\x00-\x1f\x7f-\x9f\u2028\u2029]')
@@ -61,7 +64,7 @@ class KeyValueFormatter(logging.Formatter):
         )
         if record.exc_info:
             line += " traceback=" + repr(self.formatException(record.exc_info))
-        return line
+        return redact_text(line)
 
 
 def _message(record: logging.LogRecord) -> str:

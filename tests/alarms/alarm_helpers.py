@@ -28,9 +28,9 @@ def site_dict(tmp_path: Path, **sections: Any) -> dict[str, Any]:
         secret.write_text("s3cret\n")
         os.chmod(secret, 0o600)
     raw: dict[str, Any] = {
-        "site": {"id": "bv-test", "name": "Bệnh viện Thử nghiệm"},
-        "wards": [{"id": "cap-cuu", "name": "Khoa Cấp cứu"},
-                  {"id": "kham-benh", "name": "Khoa Khám bệnh"}],
+        "site": {"id": "bv-test", "name": "Bệnh viện Thử nghiệm", "short_name": "BV Thử nghiệm"},
+        "wards": [{"id": "cap-cuu", "name": "Khoa Cấp cứu", "short_name": "Cấp cứu"},
+                  {"id": "kham-benh", "name": "Khoa Khám bệnh", "short_name": "Khám bệnh"}],
         "devices": [
             {"id": "er-1", "ward": "cap-cuu", "room": "101", "pin": 17},
             {"id": "er-2", "ward": "cap-cuu", "room": "102", "pin": 27, "kind": "duress_button"},
@@ -98,7 +98,7 @@ class Harness:
 
     def fire_timers(self) -> list[EventDraft]:
         out: list[EventDraft] = []
-        for draft in self.engine.on_timer(self.clock.wall()):
+        for draft in self.engine.on_timer(self.clock.monotonic()):
             out.extend(self.record(draft))
         return out
 
@@ -152,8 +152,9 @@ def alarm_site(tmp_path: Path, broker_port: int, *, hotline_url: str | None = No
     return write_site(tmp_path, broker_port, extra, devices)
 
 
-def run_gateway(config_path: Path, body: Any, factory: Any = None) -> None:
-    """Run an in-process gateway on MockFactory around ``await body(gw, factory)``."""
+def run_gateway(config_path: Path, body: Any, factory: Any = None, clock: Any = None) -> None:
+    """Run an in-process gateway on MockFactory around ``await body(gw, factory)``;
+    ``clock`` replaces the system clock (e.g. a SteppedClock)."""
     import asyncio
 
     from gpiozero.pins.mock import MockFactory
@@ -163,7 +164,7 @@ def run_gateway(config_path: Path, body: Any, factory: Any = None) -> None:
 
     async def main() -> None:
         pins = factory or MockFactory()
-        gw = Gateway(load_config(config_path), simulate=True, pin_factory=pins)
+        gw = Gateway(load_config(config_path), simulate=True, pin_factory=pins, clock=clock)
         stop = asyncio.Event()
         task = asyncio.create_task(gw.run(stop))
         await asyncio.wait_for(gw.ready.wait(), 10)

@@ -265,7 +265,7 @@ def test_from_config_takes_the_site_settings(tmp_path):
 
     cfg = HttpConfig(url="https://hotline.example/alarm", secret_file="s", ca_file="ca.pem",
                      timeout_s=20.0, max_attempts=3, drill_url="https://hotline.example/drill")
-    channel = HttpChannel.from_config(cfg, "sécret\n".strip(), base_dir=tmp_path)
+    channel = HttpChannel.from_config(cfg, "sécret\n".strip(), ca_file=tmp_path / "ca.pem")
     assert channel.ca_file == str(tmp_path / "ca.pem")
     assert (channel.connect_timeout_s, channel.read_timeout_s) == (10.0, 20.0)
     assert channel.policy.max_attempts == 3

@@ -156,3 +156,34 @@ def test_tls_with_a_wrong_ca_is_refused_with_one_clear_line(tmp_path: Path, ca: 
     assert len(lines) == 1, lines
     assert "level=warning" in lines[0] and "certificate verify failed" in lines[0].lower()
     assert not [m for m in collector.messages if m.payload == b"online"]
+
+
+# -- credentials in URLs: masked wherever a URL is shown --------------------------------
+
+HOTLINE = f"https://gw:{PASSWORD}@hotline.example:8443/alarm?site=bv"
+
+
+def test_a_url_password_is_masked_in_targets_health_errors_and_logs(tmp_path: Path) -> None:
+    """The hotline URL is journaled as ``escalation_attempt.target``, published in
+    ``gateway/health`` and logged: none of them may carry its password."""
+    import logging
+
+    from gateway.alarms.plan import targets
+    from gateway.escalation.http import HttpChannel, _describe
+    from gateway.ops.logs import KeyValueFormatter
+
+    _secret(tmp_path / "hotline.key", "k", 0o600)
+    extra = f'[escalation.http]\nurl = "{HOTLINE}"\nsecret_file = "hotline.key"\n'
+    config = load_config(site_file(tmp_path, 1883, extra=extra))
+    shown = [target for channel, target in targets(config, drill=False) if channel == "http"]
+    assert shown == ["https://***@hotline.example:8443/alarm?site=bv"]
+    assert config.escalation.http is not None
+    channel = HttpChannel.from_config(config.escalation.http, "k")
+    assert channel.url == HOTLINE  # still used, with its credentials, to connect
+    assert channel.health()["url"] == "https://***@hotline.example:8443/alarm?site=bv"
+    error = _describe("connection", ValueError(f"cannot reach {HOTLINE}"))
+    assert PASSWORD not in error and "***@hotline.example" in error
+    for args in ((HOTLINE,), (f"mqtt://{PASSWORD}@broker:1883",)):
+        record = logging.LogRecord("t", logging.WARNING, __file__, 1, "event=x url=%s", args, None)
+        line = KeyValueFormatter().format(record)
+        assert PASSWORD not in line and "***@" in line, line

@@ -110,3 +110,36 @@ def test_node_press_acked_led_and_published_then_replay_rejected_after_restart(
     finally:
         collector.stop()
         sim.stop()
+
+
+def test_every_frame_carrying_the_battery_updates_the_retained_state(
+    tmp_path: Path, broker
+) -> None:  # type: ignore[no-untyped-def]
+    """A node's BOOT and PRESS frames both carry its battery: the retained
+    ``device/<id>/state`` shows it (it was ``battery_mv: null`` after both)."""
+    sim = BusSimulator([NodeSpec(11, battery_mv=2950), NodeSpec(12, key=KEY)], tmp_path / "bus")
+    sim.start()
+    collector = MqttCollector(broker.port)
+    collector.start("alarmgw/bv-test/device/bed-11/state", "alarmgw/bv-test/events")
+    config = serial_site(tmp_path, broker.port, sim.port)
+
+    def states(ms):  # type: ignore[no-untyped-def]
+        return [m.json() for m in ms if m.topic.endswith("bed-11/state")]
+
+    try:
+        async def body(gw: Gateway) -> None:
+            await asyncio.to_thread(sim.press, 11)
+            await asyncio.to_thread(collector.wait_for, lambda ms: [
+                s for s in states(ms) if s["state"] == "alarm"], 10)
+
+        asyncio.run(run_for(config, body))
+        boot = next(e for e in collector.events("boot") if e["device"] == "bed-11")
+        press = next(e for e in collector.events("press") if e["device"] == "bed-11")
+        shown = states(collector.messages)
+        after_boot = [s for s in shown if s["last_seen"] == boot["ts"]]
+        assert after_boot and after_boot[-1]["battery_mv"] == boot["detail"]["batt_mv"] > 2000
+        in_alarm = [s for s in shown if s["state"] == "alarm"]
+        assert in_alarm[0]["battery_mv"] == press["detail"]["batt_mv"]
+    finally:
+        collector.stop()
+        sim.stop()

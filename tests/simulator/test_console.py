@@ -68,7 +68,7 @@ def test_console_drives_the_site(site: SimulatedSite) -> None:
     assert re.search(r"er-bed-11 +node 11 .* 3000 ", out)  # the battery its frames carry
     assert re.search(r"HTTP /alarm +answered 200", out)
     assert re.search(r"HTTP /alarm +answered 500", out)
-    assert re.search(r"SMS  \+84912000113 +received", out) and "Trả lời: OK" in out
+    assert re.search(r"SMS  \+84912000113 +received", out) and "Đáp: OK" in out
     assert "raised" in out or "escalated" in out
     assert "hotline answers 200 again" in out
 

@@ -69,7 +69,7 @@ async def running(
     clock: ManualClock | None = None,
     poll_s: float = 0.2,
 ) -> AsyncIterator[Modem]:
-    async def on_sms(sender: str, text: str, received_at: float) -> None:
+    async def on_sms(sender: str, text: str, received_at: float, *, numeric: bool) -> None:
         if inbox is not None:
             inbox.put_nowait((sender, text, received_at))
 
@@ -221,7 +221,7 @@ async def test_long_incoming_message_is_joined(sim: ModemSimulator) -> None:
 async def test_failing_handler_sees_the_message_again(sim: ModemSimulator) -> None:
     calls: list[str] = []
 
-    def on_sms(sender: str, text: str, received_at: float) -> None:
+    def on_sms(sender: str, text: str, received_at: float, *, numeric: bool) -> None:
         calls.append(text)
         if len(calls) == 1:
             raise RuntimeError("journal busy")

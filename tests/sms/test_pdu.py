@@ -20,6 +20,7 @@ from drivers.pdu import (
     gsm_septets,
     gsm_text,
     normalize_number,
+    numeric_address,
     pack_septets,
     split_text,
     unpack_septets,
@@ -300,3 +301,24 @@ def test_any_text_round_trips(text: str, ref: int) -> None:
     pdus = encode_submit("+84912345678", text, ref=ref)
     assert all(p.tpdu_length == len(bytes.fromhex(p.hex)) - 1 <= 140 + 25 for p in pdus)
     assert reassemble_submit([p.hex for p in pdus]) == unicodedata.normalize("NFC", text)
+
+
+# An SMS-DELIVER from the alphanumeric sender "0902222222" (TP-OA: 18 semi-octets, type
+# 0xD0, the name's GSM septets packed), text "OK 0427".
+ALPHANUMERIC_DELIVER = ("07914809000000F00412D0B01C4C2693C964321900006211329124508207"
+                        "CF25084693DD00")
+
+
+@pytest.mark.parametrize("toa", ["D0", "50"])
+def test_an_alphanumeric_sender_that_reads_like_a_number_is_not_numeric(toa: str) -> None:
+    sms = decode_deliver(ALPHANUMERIC_DELIVER.replace("0412D0", "0412" + toa))
+    assert (sms.number, sms.text, sms.numeric) == ("0902222222", "OK 0427", False)
+
+
+@pytest.mark.parametrize(("toa", "numeric"), [
+    (0x91, True), (0x81, True), (0xA1, True), (0x80, True),  # international, unknown, national
+    (0xD0, False), (0x50, False), (0xB1, False), (0xC1, False), (0xE1, False),  # alnum, ...
+    (0x99, False), (0x89, False),  # private and other numbering plans
+])
+def test_numeric_address_types(toa: int, numeric: bool) -> None:
+    assert numeric_address(toa) is numeric
