@@ -163,7 +163,7 @@ def _verb_modules() -> list[Callable[..., dict[str, Callable[[argparse.Namespace
     """Verbs kept in their own modules (cli.py stays small): each adds its parsers with
     ``verb(name, help, needs_config)`` and returns its handlers."""
     from gateway.cli_events import add_events_verb
-    from gateway.cli_modem import add_modem_verb
+    from gateway.features.modem_cli import add_modem_verb
     from gateway.cli_status import add_status_verb
 
     return [add_events_verb, add_status_verb, add_modem_verb]

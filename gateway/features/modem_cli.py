@@ -1,4 +1,5 @@
-"""``alarm-gateway modem -c FILE identify | signal | send NUMBER TEXT | inbox``.
+"""``alarm-gateway modem -c FILE identify | signal | send NUMBER TEXT | inbox`` (the verb lives
+in the composition layer: its direct mode opens the modem driver).
 
 What a technician with gammu would type (``gammu identify``, ``gammu networkinfo``,
 ``gammu sendsms``, ``gammu getallsms``), for the site's own modem: through the running
