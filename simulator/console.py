@@ -16,6 +16,7 @@ from datetime import datetime, tzinfo
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from gateway.core.clock import parse_rfc3339
 from gateway.core.errors import GatewayError
 from simulator.faults import HOTLINE_MODES, MODEM_MODES
 from simulator.observer import KEEP
@@ -134,6 +135,14 @@ class SimConsole(cmd.Cmd):
             self.say(f"{d.id:<16} {wiring:<9} {d.ward:<10} {doc.get('state', '?'):<8} "
                      f"{batt if batt else '-':>7}  {shown}")
 
+    def do_status(self, arg: str) -> None:
+        """status: the gateway's state at a glance, as `alarm-gateway status` shows it."""
+        from gateway.cli_status import judge, render
+
+        assert self.site.derived is not None
+        answer = self.site.control({"cmd": "status"}, timeout=5.0)
+        self.say(render(answer, judge(answer, self.site.derived), self.site.derived))
+
     def do_press(self, arg: str) -> None:
         """press ID: a short press of a button (GPIO or serial node)."""
         device = self._args(arg, 1, "press ID")[0]
@@ -248,11 +257,15 @@ class SimConsole(cmd.Cmd):
         self.verdict(after, command_judge(alarm_id, action))
 
     def do_alarms(self, arg: str) -> None:
-        """alarms: every alarm the gateway published, with its state."""
+        """alarms: every alarm the gateway published, with its state and when it was raised."""
         alarms = self.site.observer.alarms() if self.site.observer else []
         for a in alarms:
             drill = " DRILL" if a.get("drill") else ""
-            self.say(f"{a.get('code')} {a.get('state'):<20} {a.get('type'):<8} "
+            try:
+                raised = self.local(parse_rfc3339(str(a.get("raised_at"))))
+            except ValueError:
+                raised = "?"
+            self.say(f"{raised} {a.get('code')} {a.get('state'):<20} {a.get('type'):<8} "
                      f"{a.get('device')}{drill} presses={a.get('press_count')}")
         if not alarms:
             self.say("no alarms")

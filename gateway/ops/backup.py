@@ -72,8 +72,10 @@ class Report:
     journal_events: int | None
 
 
-def backup(config: SiteConfig, dest: Path, *, now: float | None = None) -> Report:
-    """Write the site's backup archive to ``dest`` (a folder: a dated name inside it)."""
+def backup(config: SiteConfig, config_file: Path, dest: Path, *,
+           now: float | None = None) -> Report:
+    """Write the backup of the site of ``config`` (read from ``config_file``) to ``dest``
+    (a folder: a dated name inside it)."""
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
     if dest.is_dir():
         dest = dest / f"alarm-gateway-{config.site.id}-{stamp}.tar.gz"
@@ -94,11 +96,13 @@ def backup(config: SiteConfig, dest: Path, *, now: float | None = None) -> Repor
                 continue
             if file.is_file() and not file.is_symlink():
                 staged.append((_entry(f"storage/{file.name}", file, file), file))
-        for i, file in enumerate(_config_files(config)):
-            staged.append((_entry(f"config/{i:02d}-{file.name}", file, file), file))
+        kept = {Path(e.path) for e, _ in staged}
+        for i, file in enumerate(_config_files(config, config_file)):
+            if file not in kept:  # a config kept in the storage folder is in already
+                staged.append((_entry(f"config/{i:02d}-{file.name}", file, file), file))
         entries = [e for e, _ in staged]
         manifest = {"format": FORMAT, "site": config.site.id, "made_at": stamp,
-                    "storage": str(storage), "config": str(config.source or ""),
+                    "storage": str(storage), "config": str(config_file.resolve()),
                     "journal_events": events, "files": [_jsonable(e) for e in entries]}
         _write_archive(dest, staged, manifest)
     return Report(dest, tuple(entries), events)
@@ -126,7 +130,7 @@ def _snapshot(journal: Path, copy: Path) -> int:
     return int(count)
 
 
-def _config_files(config: SiteConfig) -> list[Path]:
+def _config_files(config: SiteConfig, config_file: Path) -> list[Path]:
     """The config file and every file it names that exists, each once."""
     raw = config.model_dump(mode="json")
     names: list[Any] = []
@@ -136,7 +140,7 @@ def _config_files(config: SiteConfig) -> list[Path]:
             value = value.get(key) if isinstance(value, dict) else None
         names.append(value)
     names += [d.get("key_file") for d in raw.get("devices") or []]
-    files = [Path(config.source)] if config.source else []
+    files = [config_file.resolve()]
     for name in names:
         if isinstance(name, str) and name:
             path = config.resolve(name)

@@ -62,7 +62,7 @@ def test_console_drives_the_site(site: SimulatedSite) -> None:
     until(lambda: any(e["type"] == "low_battery" for e in obs.events()))
     until(lambda: any(m.channel == "sms" for m in site.police()), 20)  # hotline down: SMS
 
-    out = session(site, "devices", "police", "mqtt 5", "alarms", "hotline ok")
+    out = session(site, "devices", "police", "mqtt 5", "alarms", "hotline ok", "status")
     assert "er-desk-1" in out and "pin 17" in out and "node 11" in out
     assert "3 police notified" in out  # er-desk-1's LED after the hotline took it
     assert re.search(r"er-bed-11 +node 11 .* 3000 ", out)  # the battery its frames carry
@@ -71,6 +71,7 @@ def test_console_drives_the_site(site: SimulatedSite) -> None:
     assert re.search(r"SMS  \+84912000113 +received", out) and "Đáp: OK" in out
     assert "raised" in out or "escalated" in out
     assert "hotline answers 200 again" in out
+    assert "(bvdk-tinh): TROUBLE" in out and "er-duress-1" in out and "tamper" in out
 
     code = site.observer.alarm_for("er-bed-11")["code"]  # type: ignore[index,union-attr]
     out = session(site, f"sms 0912000113 OK {code}", "ack er-desk-1", "resolve er-desk-1")
