@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from gateway.alarms import model as am
@@ -172,6 +173,8 @@ class AlarmEngine:
             self._on_attempt(out)
         elif draft.type == EventType.POLICE_REPLY:
             self._on_reply(out)
+        elif draft.type == EventType.POLICE_ACK:
+            self._on_police_ack(out)
         return self._result(out)
 
     def _result(self, out: _Out) -> ProcessResult:
@@ -377,6 +380,36 @@ class AlarmEngine:
                 out.touch(member, led=True)
 
     # -- helpers ------------------------------------------------------------------------
+    def _on_police_ack(self, out: _Out) -> None:
+        """An officer's step at a police receiver (SPEC §6): ``police_acknowledged`` is
+        applied like an SMS ``OK <code>`` (the whole mass group), by ``police:<officer>``;
+        ``on_scene`` and ``closed`` go into the history, the state unchanged."""
+        detail = dict(out.draft.detail or {})
+        alarm = self._alarms.get(out.draft.alarm_id or "")
+        state, by = detail.get("state"), f"police:{detail.get('by')}"
+        why = None
+        if alarm is None:
+            why = "unknown alarm"
+        elif state == am.POLICE_ACKNOWLEDGED and \
+                am.POLICE_ACKNOWLEDGED not in am.TRANSITIONS[alarm.state]:
+            why = f"alarm {alarm.code} is already {alarm.state}"
+        if why is not None or alarm is None:
+            known = alarm.id if alarm is not None else None
+            out.draft = replace(out.draft, alarm_id=known, detail={**detail, "ignored": why})
+            return
+        out.draft = replace(out.draft, drill=alarm.drill, device=alarm.device)
+        if state != am.POLICE_ACKNOWLEDGED:
+            alarm.history.append(am.police_step(self._now(out), str(state), by,
+                                                str(detail.get("note") or "")))
+            out.touch(alarm)
+            return
+        group = [a for a in self.open_alarms() if alarm.group and a.group == alarm.group]
+        for member in group or [alarm]:
+            if am.POLICE_ACKNOWLEDGED in am.TRANSITIONS[member.state]:
+                member.move(am.POLICE_ACKNOWLEDGED, self._now(out), by)
+                out.follow_ups.append(self._state_draft(member, am.POLICE_ACKNOWLEDGED, by))
+                out.touch(member, led=True)
+
     def _state_draft(self, alarm: Alarm, state: str, by: str) -> EventDraft:
         return EventDraft(EventType.ALARM_STATE, device=alarm.device, drill=alarm.drill,
                           alarm_id=alarm.id, detail={"state": state, "by": by, "note": ""})

@@ -172,6 +172,12 @@ def _entry(ts: float, state: str, by: str, note: str) -> dict[str, Any]:
     return entry
 
 
+def police_step(ts: float, state: str, by: str, note: str = "") -> dict[str, Any]:
+    """A ``history`` item for what the police did at a receiver without changing the
+    alarm's state: ``on_scene`` or ``closed`` (SPEC §6), marked ``"action": "police"``."""
+    return {**_entry(ts, state, by, note), "action": "police"}
+
+
 def _parse_ts(text: Any) -> float | None:
     """RFC 3339 UTC (as :func:`rfc3339` writes it) to unix seconds, or None."""
     if not isinstance(text, str):

@@ -16,15 +16,17 @@ from gateway.core.redact import redact_url
 
 
 def targets(config: SiteConfig, drill: bool) -> list[tuple[str, str]]:
-    """``(channel, target)`` of every configured delivery: the HTTP URL, each SMS number.
+    """``(channel, target)`` of every configured delivery: the HTTP URL, each police
+    receiver's URL (each its own delivery, SPEC §6), each SMS number.
 
-    Drills go to ``http.drill_url`` and ``sms.drill_numbers`` where configured. A URL's
+    Drills go to ``drill_url`` and ``sms.drill_numbers`` where configured. A URL's
     credentials are masked: the target is journaled and shown, never used to connect.
     """
     out: list[tuple[str, str]] = []
     http, sms = config.escalation.http, config.escalation.sms
-    if http is not None:
-        out.append(("http", redact_url(http.drill_url if drill and http.drill_url else http.url)))
+    for channel in ([http] if http is not None else []) + list(config.escalation.receivers):
+        url = channel.drill_url if drill and channel.drill_url else channel.url
+        out.append(("http", redact_url(url)))
     if sms is not None:
         numbers = sms.drill_numbers if drill and sms.drill_numbers else sms.numbers
         out.extend(("sms", n) for n in numbers)

@@ -226,17 +226,19 @@ def _policy(raw: dict[str, Any], base: Path) -> Iterator[Problem]:
 def _escalation(raw: dict[str, Any], base: Path) -> Iterator[Problem]:
     http = _section(raw, "escalation", "http")
     if http is not None:
-        for key in ("url", "drill_url"):
-            if key in http:
-                problem = check_url(http[key], ("http", "https"))
-                if problem:
-                    yield f"escalation.http.{key}", problem
-        secret = http.get("secret_file")
-        if isinstance(secret, str):
-            problem = _secret(base, secret)
-            if problem:
-                yield "escalation.http.secret_file", problem
-        yield from _existing_files(http, base, "escalation.http", ("ca_file",))
+        yield from _http_channel(http, base, "escalation.http", acks_default=False)
+    escalation = _section(raw, "escalation") or {}
+    urls = {http.get("url"): "escalation.http"} if http is not None else {}
+    ids: dict[Any, int] = {}
+    for i, receiver in _dicts(escalation, "receivers"):
+        where = f"escalation.receivers[{i}]"
+        yield from _http_channel(receiver, base, where, acks_default=True)
+        if receiver.get("id") in ids:
+            yield f"{where}.id", f"already used by escalation.receivers[{ids[receiver['id']]}]"
+        if receiver.get("url") in urls:
+            yield f"{where}.url", f"the same URL as {urls[receiver['url']]}"
+        ids.setdefault(receiver.get("id"), i)
+        urls.setdefault(receiver.get("url"), where)
     sms = _section(raw, "escalation", "sms")
     if sms is not None:
         if _section(raw, "modem") is None:
@@ -258,6 +260,25 @@ def _numbers(values: Any, where: str) -> Iterator[Problem]:
         if isinstance(number, str) and not _PHONE.match(re.sub(r"[\s.-]", "", number)):
             yield f"{where}[{i}]", f"not a phone number: {number!r}"
 
+
+def _http_channel(http: dict[str, Any], base: Path, where: str, *,
+                  acks_default: bool) -> Iterator[Problem]:
+    for key in ("url", "drill_url"):
+        if key in http:
+            problem = check_url(http[key], ("http", "https"))
+            if problem:
+                yield f"{where}.{key}", problem
+    secret = http.get("secret_file")
+    if isinstance(secret, str):
+        problem = _secret(base, secret)
+        if problem:
+            yield f"{where}.secret_file", problem
+    yield from _existing_files(http, base, where, ("ca_file",))
+    url = http.get("url")
+    if http.get("acks", acks_default) and isinstance(url, str) \
+            and not url.split("?")[0].rstrip("/").endswith("/v1/alarms"):
+        yield f"{where}.url", ("a police receiver's URL ends in /v1/alarms (its acks are "
+                               "polled beside it at /v1/acks)")
 
 
 def _console(raw: dict[str, Any], base: Path) -> Iterator[Problem]:

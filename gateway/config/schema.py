@@ -158,6 +158,17 @@ class HttpChannel(_Strict):
     retry_cap_s: float = Field(default=30.0, gt=0, le=600)  # longest backoff delay, seconds
     insecure: bool = False
     drill_url: str | None = None
+    # a police receiver (SPEC §6) at this URL: keep its ack long-poll open
+    acks: bool = False
+    poll_wait_s: int = Field(default=25, ge=1, le=120)  # how long each ack poll may wait
+
+
+class PoliceReceiver(HttpChannel):
+    """One police receiver (``alarm-receiver``) among several: its own URL, secret,
+    delivery state and ack stream. ``id`` names it in logs, health and its ack cursor."""
+
+    id: Ident
+    acks: bool = True
 
 
 class SmsChannel(_Strict):
@@ -187,6 +198,7 @@ class Voice(_Strict):
 
 class Escalation(_Strict):
     http: HttpChannel | None = None
+    receivers: list[PoliceReceiver] = Field(default_factory=list)
     sms: SmsChannel | None = None
     reminders: Reminders = Reminders()
     voice: Voice | None = None

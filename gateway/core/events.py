@@ -32,6 +32,7 @@ class EventType(StrEnum):
     ALARM_STATE = "alarm_state"
     ESCALATION_ATTEMPT = "escalation_attempt"
     POLICE_REPLY = "police_reply"
+    POLICE_ACK = "police_ack"  # an officer's step at a police receiver (SPEC §6)
     TROUBLE = "trouble"
     TROUBLE_CLEARED = "trouble_cleared"
     GATEWAY_START = "gateway_start"

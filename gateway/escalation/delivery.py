@@ -18,15 +18,19 @@ from typing import Any
 
 from gateway.alarms.engine import AlarmEngine
 from gateway.alarms.model import FINAL_STATUSES
+from gateway.core.backoff import Backoff
 from gateway.core.clock import rfc3339
 from gateway.core.events import EventDraft, EventType
 from gateway.core.ports import Clock, EventSink
+from gateway.core.redact import redact_url
 from gateway.escalation.outbound import Outbound
 from gateway.escalation.wire import classify_status
 
 log = logging.getLogger(__name__)
 
 Sleep = Callable[[float], Awaitable[Any]]
+#: between failed sends of one SMS: 1 s, doubling, at most a minute (no jitter: one modem)
+RESEND = Backoff(first_s=1.0, cap_s=60.0)
 
 
 class Reporter:
@@ -92,8 +96,12 @@ class HttpRunner:
     """
 
     def __init__(self, channel: Any, outbound: Outbound, reporter: Reporter, sleep: Sleep,
-                 pause_s: float) -> None:
+                 pause_s: float, *, receivers: dict[str, tuple[str, Any]] | None = None
+                 ) -> None:
         self.channel = channel
+        # target URL -> (trouble source, channel) of each police receiver (SPEC §6): each
+        # has its own secret and its own trouble, so one receiver down never hides another
+        self.receivers = dict(receivers or {})
         self._outbound = outbound
         self._reporter = reporter
         self._sleep = sleep
@@ -105,26 +113,42 @@ class HttpRunner:
         now passed, still owed) or ``closed`` (nothing owed any more)."""
         clock = self._reporter.clock
         deadline = None if deadline_s is None else clock.monotonic() + deadline_s
+        source, channel = self.route(d["target"])
+        if channel is None:
+            await self._reporter.attempt(plan, d, 0, "failed", False,
+                                         error="no HTTP channel for this URL any more")
+            return "refused"
         request = self._outbound.request(plan, d["escalation_id"])
         done = [self._reporter.attempts(plan, d)]
         while self._reporter.still_owed(plan, d):
             remaining = None if deadline is None else deadline - clock.monotonic()
             if remaining is not None and remaining <= 0:
                 return "late"
-            result = await self.channel.deliver(
+            result = await channel.deliver(
                 request, on_attempt=self._reporting(plan, d, done, deadline),
                 deadline_s=remaining)
             if result.delivered:
-                await self._reporter.trouble_off("hotline")
+                await self._reporter.trouble_off(source)
                 return "delivered"
-            reason = f"hotline: {result.detail}"
-            await self._reporter.trouble_on("hotline", reason)
+            reason = f"{source}: {result.detail}"
+            await self._reporter.trouble_on(source, reason)
             if result.permanent_failure:
                 return "refused"
             if result.deadline_exceeded:
                 return "late"
             await self._sleep(self._pause(deadline))
         return "closed"
+
+    def route(self, target: str) -> tuple[str, Any]:
+        """``(trouble source, channel)`` for a delivery's URL: a configured police
+        receiver's own channel, else the hotline's (its URL or drill URL); the channel is
+        None when the URL is no longer configured (a plan replayed after a config change)."""
+        if target in self.receivers:
+            return self.receivers[target]
+        urls = (getattr(self.channel, "url", None), getattr(self.channel, "drill_url", None))
+        if not self.receivers or target in {redact_url(u) for u in urls if u}:
+            return "hotline", self.channel
+        return "hotline", None
 
     def _pause(self, deadline: float | None) -> float:
         """Seconds until the next round: ``pause_s``, but no later than ``deadline``."""
@@ -162,21 +186,21 @@ class SmsRunner:
     """Sends plan SMS through ``sender`` (the modem), rate-limited per number."""
 
     def __init__(self, sender: Any, outbound: Outbound, reporter: Reporter, clock: Clock,
-                 sleep: Sleep, min_interval_s: float, backoff_s: tuple[float, float] = (1, 60)):
+                 sleep: Sleep, min_interval_s: float, backoff: Backoff = RESEND):
         self.sender = sender
         self._outbound = outbound
         self._reporter = reporter
         self._clock = clock
         self._sleep = sleep
         self.min_interval_s = min_interval_s
-        self._backoff = backoff_s
+        self._backoff = backoff
         self._lanes: dict[str, _Lane] = {}
         self.sent = 0
 
     async def deliver(self, plan: dict[str, Any], d: dict[str, Any]) -> None:
         lane = self._lanes.setdefault(d["target"], _Lane())
         async with lane.lock:
-            failures, limited = 0, False
+            failures, limited = self._backoff.counter(), False
             while self._reporter.still_owed(plan, d):
                 wait = self._wait(lane)
                 if wait > 0:
@@ -188,8 +212,7 @@ class SmsRunner:
                     continue
                 if await self._send(plan, d, lane):
                     return
-                failures += 1
-                await self._sleep(min(self._backoff[1], self._backoff[0] * 2 ** (failures - 1)))
+                await self._sleep(failures.next())
 
     def _wait(self, lane: _Lane) -> float:
         if lane.last_sent is None:

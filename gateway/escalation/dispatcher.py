@@ -52,6 +52,7 @@ class Dispatcher:
         http: Any = None,
         sms: SmsSender | None = None,
         *,
+        receivers: dict[str, tuple[str, Any]] | None = None,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
         retry_pause_s: float = 30.0,
     ) -> None:
@@ -63,7 +64,8 @@ class Dispatcher:
         self._sub: Subscription | None = None
         self.reporter = Reporter(sink, engine, clock)
         outbound = Outbound(config)
-        self.http = HttpRunner(http, outbound, self.reporter, sleep, retry_pause_s) if http else None
+        self.http = HttpRunner(http, outbound, self.reporter, sleep, retry_pause_s,
+                               receivers=receivers) if http or receivers else None
         self.sms = SmsRunner(sms, outbound, self.reporter, clock, sleep,
                              config.escalation.sms.min_interval_s
                              if config.escalation.sms else 0) if sms else None
@@ -137,28 +139,36 @@ class Dispatcher:
         fallback = plan["delivery"] == "fallback" and http and self.http is not None
         async with asyncio.TaskGroup() as tg:
             if fallback:
-                tg.create_task(self._fallback(plan, http[0], sms, tg))
+                tg.create_task(self._fallback(plan, http, sms, tg))
             else:
                 for d in http:
                     tg.create_task(self._http(plan, d, None))
                 for d in sms:
                     tg.create_task(self._sms(plan, d))
 
-    async def _fallback(self, plan: dict[str, Any], http: dict[str, Any],
+    async def _fallback(self, plan: dict[str, Any], http: list[dict[str, Any]],
                         sms: list[dict[str, Any]], tg: asyncio.TaskGroup) -> None:
-        """HTTP first; SMS once HTTP is refused or not delivered within the time."""
+        """HTTP first (every URL at once); SMS once none of them was delivered within
+        the time (each refused or late)."""
         standby = [d for d in sms if self._status(plan, d) == "standby"]
         if standby:
-            outcome = await self._http(plan, http, self._fallback_left(plan))
-            if outcome in ("delivered", "closed"):
+            left = self._fallback_left(plan)
+            outcomes = await asyncio.gather(*(self._http(plan, d, left) for d in http))
+            if any(o in ("delivered", "closed") for o in outcomes):
+                for d, outcome in zip(http, outcomes, strict=True):
+                    if outcome == "late":
+                        tg.create_task(self._http(plan, d, None))
                 return
             for d in standby:
                 await self.reporter.attempt(plan, d, 0, "activated", False,
-                                            note=f"HTTP {outcome}")
-            if outcome == "late":
-                tg.create_task(self._http(plan, http, None))
-        elif self._status(plan, http) not in FINAL_STATUSES:
-            tg.create_task(self._http(plan, http, None))
+                                            note=f"HTTP {'/'.join(sorted(set(outcomes)))}")
+            for d, outcome in zip(http, outcomes, strict=True):
+                if outcome == "late":
+                    tg.create_task(self._http(plan, d, None))
+        else:
+            for d in http:
+                if self._status(plan, d) not in FINAL_STATUSES:
+                    tg.create_task(self._http(plan, d, None))
         for d in sms:
             tg.create_task(self._sms(plan, d))
 

@@ -18,6 +18,8 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import urlencode
 
+from gateway.core.backoff import Backoff
+
 _CODE = re.compile(r"[0-9]{4}")
 _DIGITS = re.compile(r"[0-9]{1,12}")
 
@@ -278,13 +280,17 @@ class RetryPolicy:
         if self.base_s < 0 or self.cap_s < 0 or self.factor < 1:
             raise ValueError("base_s and cap_s must be >= 0 and factor >= 1")
 
+    @property
+    def backoff(self) -> Backoff:
+        """The delays between attempts (:class:`gateway.core.backoff.Backoff`)."""
+        return Backoff(first_s=self.base_s, cap_s=self.cap_s, factor=self.factor,
+                       jitter=self.jitter)
+
     def delay_s(self, attempt: int, retry_after_s: float | None, rand: float) -> float:
         """Seconds to wait after failed ``attempt``; ``rand`` is uniform in [0, 1)."""
         if retry_after_s is not None:
             return min(max(retry_after_s, self.min_delay_s), self.retry_after_max_s)
-        exponent = min(max(attempt - 1, 0), 64)
-        ceiling = min(self.cap_s, self.base_s * self.factor**exponent)
-        return ceiling * (1.0 - self.jitter) + ceiling * self.jitter * rand
+        return self.backoff.delay_s(attempt, rand)
 
     def exhausted(self, attempt: int) -> bool:
         """True once ``attempt`` attempts have been made and no more are allowed."""

@@ -80,18 +80,21 @@ async def build_alarms(gw: Gateway) -> None:
     gw.add_task(timers.run)
     gw.control.register("drill", drill_command(config, engine, gw.recorder))
     http = _http_channel(gw)
+    receivers = _receiver_channels(gw)
     modem = _modem(gw)
     if modem is not None:
         from gateway.features.modem_tools import register_modem_tools
 
         register_modem_tools(gw, modem)
-    dispatcher = Dispatcher(config, gw.journal, gw.recorder, engine, gw.clock, http, modem)
+    dispatcher = Dispatcher(config, gw.journal, gw.recorder, engine, gw.clock, http, modem,
+                            receivers=receivers)
     gw.consumers.append(CONSUMER)
     gw.add_task(dispatcher.run)
     gw.health.add("hotline", _health(http, dispatcher))
     gw.health.add("modem", (lambda: _modem_health(modem)))
     gw.alarm_engine = engine  # for the console and tests
     gw.escalation = dispatcher
+    _ack_pollers(gw, receivers)
 
 
 def _http_channel(gw: Gateway) -> Any:
@@ -106,6 +109,76 @@ def _http_channel(gw: Gateway) -> Any:
     ca_file = gw.config.resolve(cfg.ca_file) if cfg.ca_file else None
     return HttpChannel.from_config(cfg, read_secret(gw.config, cfg.secret_file),
                                    ca_file=ca_file, clock=gw.clock, policy=policy)
+
+
+def _receiver_channels(gw: Gateway) -> dict[str, tuple[str, Any]]:
+    """URL (and drill URL) -> (trouble source, channel) of each ``[[escalation.receivers]]``:
+    each police receiver its own secret, delivery state and trouble (SPEC §6)."""
+    from gateway.core.redact import redact_url
+    from gateway.escalation.http import HttpChannel
+    from gateway.escalation.wire import RetryPolicy
+
+    out: dict[str, tuple[str, Any]] = {}
+    for cfg in gw.config.escalation.receivers:
+        policy = RetryPolicy(max_attempts=cfg.max_attempts, base_s=cfg.retry_base_s,
+                             cap_s=cfg.retry_cap_s)
+        ca_file = gw.config.resolve(cfg.ca_file) if cfg.ca_file else None
+        channel = HttpChannel.from_config(cfg, read_secret(gw.config, cfg.secret_file),
+                                          ca_file=ca_file, clock=gw.clock, policy=policy)
+        for url in filter(None, (cfg.url, cfg.drill_url)):
+            out[redact_url(url)] = (f"hotline:{cfg.id}", channel)  # as plans name it
+    return out
+
+
+def _ack_pollers(gw: Gateway, channels: dict[str, tuple[str, Any]]) -> None:
+    """One ack long-poll per police receiver with ``acks`` on (SPEC §6); health
+    ``receivers`` shows each receiver's deliveries and its ack stream."""
+    from gateway.escalation.acks import CURSOR_KEY, AckPoller, AckSource
+    from gateway.escalation.http import build_ssl_context
+
+    esc = gw.config.escalation
+    receivers = [("hotline", esc.http)] if esc.http is not None and esc.http.acks else []
+    receivers += [(r.id, r) for r in esc.receivers if r.acks]
+    delivery = {source.removeprefix("hotline:"): ch for source, ch in channels.values()}
+    if not receivers and not delivery:
+        return
+    stored = gw.journal.kv_all(CURSOR_KEY)
+    pollers = []
+    for rid, cfg in receivers:
+        source = AckSource(rid, cfg.url, gw.config.site.id,
+                           read_secret(gw.config, cfg.secret_file).encode(), cfg.poll_wait_s)
+        context = build_ssl_context(str(gw.config.resolve(cfg.ca_file)) if cfg.ca_file else None,
+                                    cfg.insecure) if cfg.url.startswith("https") else None
+        cursor = stored.get(CURSOR_KEY + rid)
+        poller = AckPoller(source, int(cursor) if isinstance(cursor, int) else 0,
+                           _ack_commit(gw), _trouble(gw), gw.clock, context)
+        pollers.append(poller)
+        gw.add_task(poller.run)
+    def health() -> dict[str, Any]:
+        out: dict[str, Any] = {rid: {"delivery": ch.health()} for rid, ch in delivery.items()}
+        for poller in pollers:
+            out.setdefault(poller.source.receiver, {})["acks"] = poller.health()
+        return out
+    gw.health.add("receivers", health)
+
+
+def _ack_commit(gw: Gateway) -> Any:
+    async def commit(drafts: list[Any], kv: dict[str, Any]) -> None:
+        await gw.recorder.record_many(drafts, kv=kv)
+    return commit
+
+
+def _trouble(gw: Gateway) -> Any:
+    from gateway.core.events import EventDraft, EventType
+
+    async def trouble(source: str, reason: str | None) -> None:
+        if reason is None:
+            await gw.recorder.record(EventDraft(EventType.TROUBLE_CLEARED,
+                                                detail={"source": source}))
+        else:
+            await gw.recorder.record(EventDraft(EventType.TROUBLE,
+                                                detail={"source": source, "reason": reason}))
+    return trouble
 
 
 def _health(http: Any, dispatcher: Dispatcher) -> Any:

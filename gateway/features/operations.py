@@ -47,6 +47,10 @@ def warn_weak_security(gw: Gateway) -> None:
     http = config.escalation.http
     if http is not None and http.insecure:
         log.warning("event=tls_verification_disabled where=escalation.http url=%r", http.url)
+    for receiver in config.escalation.receivers:
+        if receiver.insecure:
+            log.warning("event=tls_verification_disabled where=escalation.receivers "
+                        "id=%s url=%r", receiver.id, receiver.url)
     url = urlsplit(config.mqtt.url)
     if config.mqtt.password_file and url.scheme == "mqtt" and url.hostname not in _LOOPBACK:
         log.warning("event=password_without_tls where=mqtt broker=%r", config.mqtt.url)

@@ -42,9 +42,12 @@ class Recorder:
         self._after(callbacks)
         return committed.events[0]
 
-    async def record_many(self, drafts: list[EventDraft]) -> list[Event]:
-        """Commit several drafts in one transaction, in order."""
+    async def record_many(self, drafts: list[EventDraft], *,
+                          kv: dict[str, Any] | None = None) -> list[Event]:
+        """Commit several drafts in one transaction, in order; ``kv`` entries (e.g. a
+        consumer's cursor over what the drafts came from) commit with them."""
         batch, callbacks = self.prepare(drafts)
+        batch.kv.update(kv or {})
         committed = await self._journal.commit(batch)
         self._after(callbacks)
         return committed.events

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from urllib.parse import urlsplit
 import aiomqtt
 
 from gateway.config.schema import SiteConfig, read_secret
+from gateway.core.backoff import Backoff, BackoffCounter
 from gateway.core.ports import Clock, MqttCommandCallback
 from gateway.journal.store import Journal, Subscription
 
@@ -68,19 +68,9 @@ def settings_from_config(config: SiteConfig) -> BrokerSettings:
     )
 
 
-class Backoff:
-    """Capped exponential backoff with full jitter (seconds)."""
-
-    def __init__(self, first: float = 0.2, cap: float = 15.0) -> None:
-        self.first, self.cap, self.attempt = first, cap, 0
-
-    def next(self) -> float:
-        delay = min(self.cap, self.first * 2**self.attempt)
-        self.attempt += 1
-        return random.uniform(delay / 2, delay)
-
-    def reset(self) -> None:
-        self.attempt = 0
+#: reconnecting to the broker: quickly at first, every 15 s at most, jittered so that many
+#: gateways (and this one's restarts) do not hit a recovering broker in step
+RECONNECT = Backoff(first_s=0.2, cap_s=15.0, jitter=0.5)
 
 
 class MqttLink:
@@ -122,7 +112,7 @@ class MqttLink:
 
     async def run(self) -> None:
         """Connect, publish, reconnect; forever, until cancelled."""
-        backoff = Backoff()
+        backoff = RECONNECT.counter()
         while not self._stopping:
             try:
                 await self._session(backoff)
@@ -140,7 +130,7 @@ class MqttLink:
         self._client = None
         self.last_error = error
 
-    async def _session(self, backoff: Backoff) -> None:
+    async def _session(self, backoff: BackoffCounter) -> None:
         async with self._make_client() as client:
             if self._stopping:  # a stop that raced the connection: leave cleanly
                 return

@@ -417,7 +417,13 @@
   function policeState(a) {
     const live = liveEscalations(a);
     const delivered = live.filter((e) => e.status === "delivered");
-    if (a.state === "police_acknowledged") return [t("police_ack"), "p-ack"];
+    const police = (a.history || []).filter((h) => String(h.by || "").startsWith("police:"));
+    if (police.some((h) => h.state === "closed")) return [t("police_closed"), "p-ack"];
+    if (police.some((h) => h.state === "on_scene")) return [t("police_on_scene"), "p-ack"];
+    if (a.state === "police_acknowledged") {
+      const took = police.filter((h) => h.state === "police_acknowledged").pop();
+      return [took ? t("police_ack_by", { who: took.by.slice(7) }) : t("police_ack"), "p-ack"];
+    }
     if (delivered.length || a.state === "escalated") {
       const channels = [...new Set(delivered.map((e) => e.channel))].join(", ").toUpperCase();
       return [t("police_sent", { c: channels || "✓" }), "p-sent"];

@@ -15,6 +15,7 @@
     offsetMs: 0, receiver: { name: "", timezone: "Asia/Ho_Chi_Minh" }, dayStart: 0,
     alarms: new Map(), sites: new Map(), events: [], known: null, cards: new Map(),
     muted: false, audio: null, lastRing: 0, lastLinkSound: 0, everConnected: false,
+    dirty: new Set(), all: true, pending: false,
   };
 
   // -- texts ----------------------------------------------------------------------------------
@@ -31,6 +32,7 @@
     $("lang").lang = st.lang === "vi" ? "en" : "vi";
     document.title = (st.receiver.name ? st.receiver.name + " — " : "") + t("title");
     updateSoundButton();
+    st.all = true;
     render();
   }
 
@@ -117,9 +119,9 @@
       fn(JSON.parse(e.data));
     });
     on("snapshot", (d) => { st.everConnected = true; setConnected(true); applySnapshot(d); });
-    on("alarm", (d) => { putAlarm(d, false); render(); });
-    on("site", (d) => { putSite(d); renderSites(); });
-    on("event", (d) => { st.events.push(d); renderHistory(); });
+    on("alarm", (d) => { putAlarm(d, false); soon(); });
+    on("site", (d) => { putSite(d); soon(); });
+    on("event", (d) => { st.events.push(d); if (st.events.length > 600) st.events.splice(0, 300); soon(); });
     on("health", (d) => syncClock(d.now));
     on("expired", () => { dropStream(); showLogin(t("session_expired")); });
     es.onerror = () => {
@@ -228,6 +230,7 @@
     const first = st.known === null;
     if (first) st.known = new Set();
     st.alarms.clear();
+    st.all = true;
     d.alarms.forEach((a) => putAlarm(a, true));
     st.sites.clear();
     d.sites.forEach(putSite);
@@ -240,6 +243,7 @@
     const isNew = !st.known.has(a.ref);
     st.known.add(a.ref);
     st.alarms.set(a.ref, a);
+    st.dirty.add(a.ref);
     if (isNew && !quiet && a.state === "new") ring();
   }
 
@@ -263,12 +267,23 @@
     return e;
   }
 
+  // A burst of news (a mass alarm) is drawn once, on the next frame, and only what changed.
+  function soon() {
+    if (st.pending) return;
+    st.pending = true;
+    const draw = () => { if (st.pending) { st.pending = false; render(); } };
+    requestAnimationFrame(draw);
+    setTimeout(draw, 100); // no frames in a hidden tab: draw anyway
+  }
+
   function render() {
+    st.pending = false;
     if (st.known === null) return;
     $("receiver-name").textContent = st.receiver.name || t("title");
+    const full = st.all;
     renderAlarms();
     renderSites();
-    renderHistory();
+    renderHistory(full);
   }
 
   function renderAlarms() {
@@ -280,10 +295,12 @@
     }
     list.forEach((a, i) => {
       let card = st.cards.get(a.ref);
-      if (!card) { card = buildCard(a.ref); st.cards.set(a.ref, card); }
+      if (!card) { card = buildCard(a.ref); st.cards.set(a.ref, card); st.dirty.add(a.ref); }
       if (box.children[i] !== card) box.insertBefore(card, box.children[i] || null);
-      fillCard(card, a);
+      if (st.all || st.dirty.has(a.ref)) fillCard(card, a);
     });
+    st.dirty.clear();
+    st.all = false;
     $("alarm-count").textContent = String(list.length);
     $("no-alarms").hidden = list.length > 0;
     document.body.classList.toggle("alarming", list.some((a) => a.state === "new"));
@@ -445,22 +462,30 @@
     return [what, extra.join(" · ")];
   }
 
-  function renderHistory() {
+  function historyItem(e) {
+    const li = el("li", "h-" + e.type);
+    const [what, extra] = historyText(e);
+    li.append(el("time", "h-time", clockText(parseTs(e.ts), true)));
+    li.append(el("span", "h-what", what + (e.drill ? " [" + t("drill") + "]" : "")));
+    if (e.site) li.append(el("span", "h-where", siteName(e.site)));
+    if (extra) li.append(el("span", "h-extra", extra));
+    if (e.by && e.type !== "alarm_received") li.append(el("span", "h-by", t("by", { by: e.by })));
+    return li;
+  }
+
+  // Newest first; new lines are added on top, the whole list is redrawn only when asked.
+  function renderHistory(full) {
     if (st.known === null) return;
     const ol = $("history");
-    ol.replaceChildren();
-    const lines = st.events.filter((e) => parseTs(e.ts) >= st.dayStart).slice(-300).reverse();
-    for (const e of lines) {
-      const li = el("li", "h-" + e.type);
-      const [what, extra] = historyText(e);
-      li.append(el("time", "h-time", clockText(parseTs(e.ts), true)));
-      li.append(el("span", "h-what", what + (e.drill ? " [" + t("drill") + "]" : "")));
-      if (e.site) li.append(el("span", "h-where", siteName(e.site)));
-      if (extra) li.append(el("span", "h-extra", extra));
-      if (e.by && e.type !== "alarm_received") li.append(el("span", "h-by", t("by", { by: e.by })));
-      ol.append(li);
+    const today = st.events.filter((e) => parseTs(e.ts) >= st.dayStart);
+    if (full || st.shown === undefined || st.shown > today.length) {
+      ol.replaceChildren(...today.slice(-300).reverse().map(historyItem));
+    } else {
+      today.slice(st.shown).forEach((e) => ol.prepend(historyItem(e)));
+      while (ol.children.length > 300) ol.lastChild.remove();
     }
-    $("no-history").hidden = lines.length > 0;
+    st.shown = today.length;
+    $("no-history").hidden = today.length > 0;
   }
 
   function tick() {
