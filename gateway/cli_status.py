@@ -86,6 +86,9 @@ def judge(answer: dict[str, Any], config: SiteConfig) -> list[Line]:
         value = health.get(name)
         if isinstance(value, dict) and value.get("configured") is not False:
             out.append(part(value))
+    receivers = health.get("receivers")
+    if isinstance(receivers, dict) and receivers:
+        out.append(_receivers(receivers, zone))
     out.append(_journal(health.get("journal")))
     out.append(_disk(health.get("disk_free_mb"), config.health.disk_free_min_mb))
     out.append(_devices(answer.get("devices") or {}))
@@ -157,6 +160,28 @@ def _hotline(part: dict[str, Any], zone: Any) -> Line:
     return Line("hotline", not failures and not trouble, text)
 
 
+def _receivers(part: dict[str, Any], zone: Any) -> Line:
+    """Each police receiver (HTTP or DC-09): its last delivery and failures in a row, and its
+    ack stream's failures."""
+    bits, ok = [], True
+    for rid, value in sorted(part.items()):
+        value = value if isinstance(value, dict) else {}
+        delivery: dict[str, Any] = _dict(value.get("delivery"))
+        acks: dict[str, Any] = _dict(value.get("acks"))
+        last = delivery.get("delivered_at") or delivery.get("last_ack")
+        failures = int(delivery.get("consecutive_failures") or 0)
+        ack_failures = int(acks.get("failures") or 0)
+        text = f"{rid}: " + (f"last delivered {_local(last, zone)}" if isinstance(last, str)
+                             else "nothing delivered yet")
+        if failures:
+            text += f", {failures} failure(s) in a row"
+        if ack_failures:
+            text += f", ack stream failing ({acks.get('error') or ack_failures})"
+        ok = ok and not failures and not ack_failures
+        bits.append(text)
+    return Line("receivers", ok, "; ".join(bits))
+
+
 def _serial(part: dict[str, Any]) -> Line:
     ok = part.get("state") in (None, "ok") and part.get("connected", True)
     text = f"{part.get('frames_ok', 0)} frames"
@@ -207,6 +232,10 @@ def _devices(devices: dict[str, Any]) -> Line:
     faulty = any(d.get("offline") or d.get("tamper") or d.get("low_battery")
                  for d in devices.values())
     return Line("devices", not faulty, "; ".join(words))
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _local(ts: Any, zone: Any) -> str:

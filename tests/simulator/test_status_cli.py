@@ -69,3 +69,36 @@ def test_status_on_one_screen(tmp_path: Path, broker: Broker,
         until(lambda: "NOT connected" in status(capsys, site_file)[1])
     code, out, err = status(capsys, site_file)
     assert code == 2
+
+
+def test_judging_reads_every_part_and_survives_odd_documents(tmp_path: Path) -> None:
+    """Receivers (HTTP and DC-09), a failing ack stream, a modem that does not answer, a
+    backlog getting old; and documents with parts missing or of the wrong type."""
+    from gateway.cli_status import judge
+    from sim_helpers import sim_config
+
+    config = sim_config(tmp_path)
+    health = {
+        "broker": {"connected": True, "broker": "127.0.0.1:1883", "published": 5},
+        "modem": {"present": False, "port": "/dev/ttyUSB2", "last_error": "timed out"},
+        "receivers": {
+            "city": {"delivery": {"delivered_at": "2026-12-03T13:00:00Z",
+                                  "consecutive_failures": 0}},
+            "dc09": {"delivery": {"last_ack": None, "consecutive_failures": 3},
+                     "acks": {"failures": 2, "error": "refused"}},
+        },
+        "journal": {"last_seq": 9, "mqtt": {"backlog": 40, "oldest_undelivered_age_s": 600}},
+        "disk_free_mb": 10,
+    }
+    lines = {x.part: x for x in judge({"health": health, "devices": {}}, config)}
+    assert not lines["modem"].ok and "not answering on /dev/ttyUSB2: timed out" in lines["modem"].text
+    assert not lines["receivers"].ok
+    assert "city: last delivered 2026-12-03 20:00:00" in lines["receivers"].text
+    assert "dc09: nothing delivered yet, 3 failure(s) in a row, ack stream failing (refused)" \
+        in lines["receivers"].text
+    assert not lines["journal"].ok and "mqtt backlog 40 (oldest 600 s)" in lines["journal"].text
+    assert not lines["disk"].ok
+    for odd in ({}, {"health": None}, {"health": {"broker": "x", "journal": [], "modem": 3,
+                                                  "receivers": {"a": None}}}):
+        parts = {x.part: x for x in judge(odd, config)}
+        assert not parts["broker"].ok and not parts["journal"].ok
