@@ -18,12 +18,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gateway.core.clock import parse_rfc3339
 from gateway.core.errors import GatewayError
-from simulator.faults import HOTLINE_MODES, MODEM_MODES
+from simulator.faults import ARC_MODES, HOTLINE_MODES, MODEM_MODES
 from simulator.observer import KEEP
 from simulator.rig import LED_NAMES, PoliceMessage, SimulatedSite
 from simulator.verdicts import Judge, command_judge, sms_judge
 
 MQTT_DEFAULT_N = 20
+ARC_SHOWN = 30  # the ARC's last arrivals the `arc` verb shows
 #: how long the console waits for the gateway's verdict on a command (s); an SMS waits
 #: the modem's poll interval on top
 VERDICT_WAIT_S = 3.0
@@ -220,6 +221,28 @@ class SimConsole(cmd.Cmd):
 
     def complete_hotline(self, text: str, *ignored: Any) -> list[str]:
         return [m for m in HOTLINE_MODES if m.startswith(text)]
+
+    def do_arc(self, arg: str) -> None:
+        """arc [ack|nak|duh|silence|down [N]]: what the simulated alarm receiving centre
+        received (no argument), or how it answers (every message until `arc ack`, or the
+        next N)."""
+        words = shlex.split(arg)
+        if words:
+            times = int(words[1]) if len(words) > 1 else None
+            self.say(self._faults().arc_mode(words[0], times))
+            return
+        arc = self.site.arc
+        if arc is None:
+            self.say("this site has no receiving centre ([escalation.dc09])")
+            return
+        arrivals = arc.arrivals()
+        for a in arrivals[-ARC_SHOWN:]:
+            self.say(a.line())
+        if not arrivals:
+            self.say("the receiving centre has received nothing")
+
+    def complete_arc(self, text: str, *ignored: Any) -> list[str]:
+        return [m for m in ARC_MODES if m.startswith(text)]
 
     def do_sms(self, arg: str) -> None:
         """sms FROM TEXT: an SMS reaches the gateway's modem, then what the gateway made of it,

@@ -1,7 +1,7 @@
 """Faults a technician injects into a simulated site, by name, as the console types them.
 
 One vocabulary for the console and the scenario files: ``hotline ok|500|429|400|hang|
-garbage|down``, ``modem online|offline|noreg|error CODE``, ``noisy on|off``, and the node
+garbage|down``, ``arc ack|nak|duh|silence|down``, ``modem online|offline|noreg|error CODE``, ``noisy on|off``, and the node
 faults (silence, reboot, drain, tamper). Each maps onto the simulators' own controls; a
 fault on a part the site does not have is a :class:`~gateway.core.errors.CommandError` naming it.
 """
@@ -11,11 +11,13 @@ from __future__ import annotations
 from typing import TypeVar
 
 from gateway.core.errors import CommandError
+from simulator.arc import ArcServer
 from simulator.hotline import HotlineServer
 from simulator.modem import ModemSimulator
 from simulator.nodes import BusSimulator
 
 HOTLINE_MODES = ("ok", "500", "429", "400", "hang", "garbage", "down")
+ARC_MODES = ("ack", "nak", "duh", "silence", "down")
 MODEM_MODES = ("online", "offline", "noreg", "error")
 #: per-byte probabilities of ``noisy on``: a bad line that still gets most frames through
 NOISE = {"corrupt": 0.002, "drop": 0.001, "duplicate": 0.001}
@@ -26,10 +28,29 @@ class Faults:
     """Fault controls over whichever simulators the site has (None where it has none)."""
 
     def __init__(self, bus: BusSimulator | None, modem: ModemSimulator | None,
-                 hotline: HotlineServer | None) -> None:
+                 hotline: HotlineServer | None, arc: ArcServer | None = None) -> None:
         self.bus = bus
         self.modem = modem
         self.hotline = hotline
+        self.arc = arc
+
+    def arc_mode(self, mode: str, times: int | None = None) -> str:
+        """``ack`` clears every fault (and restarts a ``down`` ARC); ``nak`` / ``duh`` /
+        ``silence`` answer the next ``times`` messages so, or all until ``ack``."""
+        arc = self._need(self.arc, "a receiving centre ([escalation.dc09])")
+        if mode not in ARC_MODES:
+            raise CommandError(f"arc: one of {', '.join(ARC_MODES)}, not {mode!r}")
+        if mode == "ack":
+            arc.answer("ack")
+            arc.start()
+            return "the ARC answers ACK again"
+        if mode == "down":
+            arc.stop()
+            return "ARC down: connections refused until `arc ack`"
+        arc.answer("ack")
+        arc.answer(mode, times)
+        return f"the ARC answers {mode.upper()} to " + (
+            f"the next {times} message(s)" if times else "every message until `arc ack`")
 
     def hotline_mode(self, mode: str, times: int | None = None) -> str:
         """``ok`` clears every fault (and restarts a ``down`` hotline); the others apply to

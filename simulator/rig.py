@@ -4,7 +4,8 @@
 :class:`~simulator.nodes.BusSimulator` with a firmware node per serial device (its node id,
 key and hold time), the :class:`~simulator.modem.ModemSimulator` if there is a ``[modem]``,
 the :class:`~simulator.hotline.HotlineServer` if there is an ``[escalation.http]`` (with the
-secret of its ``secret_file``), the derived config (:mod:`simulator.derive`), the gateway
+secret of its ``secret_file``), the simulated ARC (:class:`~simulator.arc.ArcServer`, taking
+every account of ``[escalation.dc09]`` with its key) if there is one, the derived config (:mod:`simulator.derive`), the gateway
 as a child process (``python -m gateway.cli run -c <derived> --simulate``, log in
 ``<storage>/simulate/gateway.log``) and an MQTT observer. GPIO buttons are driven through
 the gateway's control socket (its MockFactory pins). Every control is synchronous and
@@ -25,14 +26,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from gateway.config.schema import Device, SiteConfig, read_secret
+from gateway.config.schema import Device, SiteConfig, read_key, read_secret
 from gateway.core.errors import CommandError
 from gateway.journal.reader import EventQuery, last_seq, read_after
 from gateway.mqtt.link import settings_from_config
 from gateway.ops.control import request_sync
 from gateway.paths import control_path, journal_path
+from receiver.dc09 import PanelAccount
+from simulator.arc import ArcServer
 from simulator.broker import EmbeddedBroker, free_port
-from simulator.derive import Endpoints, SimulationError, sim_folder, write_derived
+from simulator.derive import ARC_HOST, Endpoints, SimulationError, sim_folder, write_derived
 from simulator.faults import Faults
 from simulator.hotline import HotlineServer
 from simulator.modem import ModemSimulator
@@ -79,6 +82,7 @@ class SimulatedSite:
         self.bus: BusSimulator | None = None
         self.modem: ModemSimulator | None = None
         self.hotline: HotlineServer | None = None
+        self.arc: ArcServer | None = None
         self.observer: MqttObserver | None = None
         self.derived: SiteConfig | None = None
         self.derived_path: Path | None = None
@@ -103,10 +107,11 @@ class SimulatedSite:
                              self.modem.port if self.modem else None,
                              self.hotline.url if self.hotline else None,
                              self.mqtt_url or (self.broker.url if self.broker else None),
+                             self.arc.port if self.arc else None,
                              embedded_broker=self.broker is not None,
                              console_listen=self._console_listen())
             self.derived_path, self.derived = write_derived(self.config, ends)
-            self.faults = Faults(self.bus, self.modem, self.hotline)
+            self.faults = Faults(self.bus, self.modem, self.hotline, self.arc)
             self.observer = MqttObserver(settings_from_config(self.derived),
                                          f"alarm-simulate-observer-{os.getpid()}")
             self.observer.start()
@@ -137,10 +142,10 @@ class SimulatedSite:
                 self.observer.clear_alarms()
             except (OSError, RuntimeError, ValueError):
                 pass  # the broker went away: nothing to clear on it
-        for part in (self.observer, self.bus, self.modem, self.hotline, self.broker):
+        for part in (self.observer, self.bus, self.modem, self.hotline, self.arc, self.broker):
             if part is not None:
                 part.stop()
-        self.observer = self.bus = self.modem = self.hotline = self.broker = None
+        self.observer = self.bus = self.modem = self.hotline = self.arc = self.broker = None
 
     def __enter__(self) -> SimulatedSite:
         self.start()
@@ -209,6 +214,13 @@ class SimulatedSite:
         if http is not None:
             secret = read_secret(self.config, http.secret_file).encode("utf-8")
             self.hotline = HotlineServer(secret, host="127.0.0.1").start()
+        dc09 = self.config.escalation.dc09
+        if dc09 is not None:
+            accounts = {r.account.upper(): PanelAccount(
+                account=r.account.upper(), site=self.config.site.id,
+                key=read_key(self.config, r.key_file) if r.key_file else None)
+                for r in dc09.receivers}
+            self.arc = ArcServer(list(accounts.values()), host=ARC_HOST).start()
 
     def _node_spec(self, dev: Device) -> NodeSpec:
         """The node as the config describes it. It heartbeats every quarter of its

@@ -17,9 +17,11 @@ from gateway.core.redact import redact_url
 
 def targets(config: SiteConfig, drill: bool) -> list[tuple[str, str]]:
     """``(channel, target)`` of every configured delivery: the HTTP URL, each police
-    receiver's URL (each its own delivery, SPEC §6), each SMS number.
+    receiver's URL (each its own delivery, SPEC §6), each SMS number, each DC-09
+    receiving centre (by name).
 
-    Drills go to ``drill_url`` and ``sms.drill_numbers`` where configured. A URL's
+    Drills go to ``drill_url`` and ``sms.drill_numbers`` where configured; a centre gets
+    a drill as its own code (``RX``), so it needs no separate address. A URL's
     credentials are masked: the target is journaled and shown, never used to connect.
     """
     out: list[tuple[str, str]] = []
@@ -30,6 +32,9 @@ def targets(config: SiteConfig, drill: bool) -> list[tuple[str, str]]:
     if sms is not None:
         numbers = sms.drill_numbers if drill and sms.drill_numbers else sms.numbers
         out.extend(("sms", n) for n in numbers)
+    dc09 = config.escalation.dc09
+    if dc09 is not None:
+        out.extend(("dc09", r.name) for r in dc09.receivers)
     return out
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gateway.config.values import check_url, resolve_path, secret_file_problem
+from gateway.core.sia import code_problems
 
 Problem = tuple[str, str]
 _PHONE = re.compile(r"^\+?[0-9]{6,15}$")
@@ -28,6 +29,7 @@ def cross_checks(raw: dict[str, Any], base: Path) -> list[Problem]:
         _mqtt,
         _policy,
         _escalation,
+        _dc09,
         _console,
     ]
     out: list[Problem] = []
@@ -279,6 +281,48 @@ def _http_channel(http: dict[str, Any], base: Path, where: str, *,
             and not url.split("?")[0].rstrip("/").endswith("/v1/alarms"):
         yield f"{where}.url", ("a police receiver's URL ends in /v1/alarms (its acks are "
                                "polled beside it at /v1/acks)")
+
+
+def _dc09(raw: dict[str, Any], base: Path) -> Iterator[Problem]:
+    """Receiver names, key files (owner-only, 16/24/32 characters), code mapping, zones."""
+    dc09 = _section(raw, "escalation", "dc09")
+    if dc09 is None:
+        return
+    names: dict[str, int] = {}
+    for i, rcv in _dicts(dc09, "receivers"):
+        where = f"escalation.dc09.receivers[{i}]"
+        name = rcv.get("name")
+        if isinstance(name, str) and name in names:
+            yield f"{where}.name", f"{name!r} is already used by receivers[{names[name]}]"
+        names.setdefault(str(name), i)
+        key = rcv.get("key_file")
+        if isinstance(key, str):
+            problem = _dc09_key_problem(_resolve(base, key))
+            if problem:
+                yield f"{where}.key_file", problem
+    codes = dc09.get("codes")
+    for key, problem in code_problems(codes if isinstance(codes, dict) else {}):
+        yield f"escalation.dc09.codes.{key}", problem
+    zones: dict[int, int] = {}
+    for i, dev in _dicts(raw, "devices"):
+        zone = dev.get("zone", i + 1)
+        if isinstance(zone, int) and zone in zones:
+            yield f"devices[{i}].zone", (f"DC-09 zone {zone} is already devices[{zones[zone]}]'s"
+                                         " (a device's zone defaults to its position, from 1)")
+        zones.setdefault(zone, i)
+
+
+def _dc09_key_problem(path: Path) -> str | None:
+    problem = secret_file_problem(path)
+    if problem:
+        return problem
+    lines = path.read_bytes().splitlines()
+    key = lines[0].strip() if lines else b""
+    if len(key) not in (16, 24, 32):
+        return f"the key must be 16, 24 or 32 characters (AES-128/192/256), not {len(key)}"
+    if not key.isascii() or not key.decode("ascii").isprintable():
+        return "the key must be printable ASCII characters (as the receiving centre gives it)"
+    return None
 
 
 def _console(raw: dict[str, Any], base: Path) -> Iterator[Problem]:

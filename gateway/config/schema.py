@@ -64,6 +64,8 @@ class Device(_Strict):
     bounce_ms: int = Field(default=30, ge=0, le=1000)
     hold_s: float = Field(default=3.0, gt=0, le=60)
     led_pin: int | None = Field(default=None, ge=0, le=53)
+    # DC-09 zone reported for this device (default: its position in devices, from 1)
+    zone: int | None = Field(default=None, ge=1, le=9999)
     # serial node
     node: int | None = Field(default=None, ge=1, le=65535)
     key_file: str | None = None
@@ -196,12 +198,42 @@ class Voice(_Strict):
     min_interval_s: int = Field(default=300, ge=0, le=86400)  # per number
 
 
+class Dc09Receiver(_Strict):
+    """One alarm receiving centre (SPEC §7): where, who we are there (account, ``L`` line,
+    optional ``R`` receiver number, all hex), the AES key file (16/24/32 characters, owner
+    only; none: plain messages) and the ``NULL`` link test period (seconds, 0 = none)."""
+
+    name: Ident
+    host: str = Field(min_length=1)
+    port: int = Field(ge=1, le=65535)
+    account: str = Field(pattern=r"^[0-9A-Fa-f]{3,16}$")
+    line: str = Field(default="1", pattern=r"^[0-9A-Fa-f]{1,6}$")
+    receiver: str | None = Field(default=None, pattern=r"^[0-9A-Fa-f]{1,6}$")
+    key_file: str | None = None
+    link_test_s: float = Field(default=60, ge=0, le=86400)
+
+
+class Dc09Channel(_Strict):
+    """``[escalation.dc09]``: the receiving centres, the answer time-out and backoff
+    (seconds), whether device and gateway events (tamper, battery, supervision, trouble,
+    tests) are reported too, and the site's own DC-03 code for any event."""
+
+    receivers: list[Dc09Receiver] = Field(min_length=1)
+    timeout_s: float = Field(default=10, gt=0, le=120)
+    max_attempts: int = Field(default=8, ge=1, le=100)
+    retry_base_s: float = Field(default=1.0, gt=0, le=60)
+    retry_cap_s: float = Field(default=30.0, gt=0, le=600)
+    report_events: bool = True
+    codes: dict[str, str] = Field(default_factory=dict)
+
+
 class Escalation(_Strict):
     http: HttpChannel | None = None
     receivers: list[PoliceReceiver] = Field(default_factory=list)
     sms: SmsChannel | None = None
     reminders: Reminders = Reminders()
     voice: Voice | None = None
+    dc09: Dc09Channel | None = None
 
 
 class Modem(_Strict):
@@ -396,6 +428,13 @@ def _unique(errors: list[tuple[str, str]]) -> list[tuple[str, str]]:
 
 def _cross_checks(raw: dict[str, Any], base: Path) -> list[tuple[str, str]]:
     return cross_checks(raw, base)
+
+
+def read_key(config: SiteConfig, path: str) -> bytes:
+    """A DC-09 AES key: the key file's first line, as written (checked at load time)."""
+    lines = config.resolve(path).read_bytes().splitlines()
+    return lines[0].strip() if lines else b""
+
 
 def read_secret(config: SiteConfig, path: str) -> str:
     """The first line of a secret file, stripped; the file was checked at load time."""

@@ -2,7 +2,8 @@
 
 A journal consumer with its own durable cursor (``escalation``). Each ``alarm_state``
 event carrying a plan becomes one job that delivers on every channel at once (``dual``)
-or SMS only after HTTP failed permanently or ran out of time (``fallback``). Every attempt
+or SMS only after HTTP failed permanently or ran out of time (``fallback``); a DC-09
+receiving centre is told at once in either mode. Every attempt
 is journaled as ``escalation_attempt``; the engine folds those into the alarm (delivered →
 ``escalated``, LED 3). The cursor only passes a plan once all its deliveries are finished,
 so a crash replays it; deliveries the alarm already records as final are skipped, and the
@@ -40,7 +41,11 @@ class SmsSender(Protocol):
 
 
 class Dispatcher:
-    """Runs plans from the journal; ``http`` / ``sms`` may be None when not configured."""
+    """Runs plans from the journal; ``http`` / ``sms`` may be None when not configured.
+
+    ``dc09`` makes the DC-09 lane from the dispatcher's reporter, sleep and pause
+    (``(reporter, sleep, pause_s) -> Dc09Runner``), or is None without ``[escalation.dc09]``.
+    """
 
     def __init__(
         self,
@@ -55,6 +60,7 @@ class Dispatcher:
         receivers: dict[str, tuple[str, Any]] | None = None,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
         retry_pause_s: float = 30.0,
+        dc09: Any = None,
     ) -> None:
         self._journal = journal
         self._engine = engine
@@ -69,6 +75,7 @@ class Dispatcher:
         self.sms = SmsRunner(sms, outbound, self.reporter, clock, sleep,
                              config.escalation.sms.min_interval_s
                              if config.escalation.sms else 0) if sms else None
+        self.dc09 = dc09(self.reporter, sleep, retry_pause_s) if dc09 is not None else None
         self.plans_seen = 0
 
     def health(self) -> dict[str, Any]:
@@ -138,6 +145,9 @@ class Dispatcher:
         sms = [d for d in todo if d["channel"] == "sms"]
         fallback = plan["delivery"] == "fallback" and http and self.http is not None
         async with asyncio.TaskGroup() as tg:
+            for d in todo:
+                if d["channel"] == "dc09":  # a centre is always told at once
+                    tg.create_task(self._dc09(plan, d))
             if fallback:
                 tg.create_task(self._fallback(plan, http, sms, tg))
             else:
@@ -198,6 +208,12 @@ class Dispatcher:
             await self.reporter.attempt(plan, d, 0, "failed", False, error="no modem")
             return
         await self.sms.deliver(plan, d)
+
+    async def _dc09(self, plan: dict[str, Any], d: dict[str, Any]) -> None:
+        if self.dc09 is None:
+            await self.reporter.attempt(plan, d, 0, "failed", False, error="no DC-09 channel")
+            return
+        await self.dc09.deliver(plan, d)
 
     async def _supersede(self, plan: dict[str, Any]) -> None:
         """A combined escalation replaces its members' SMS not yet sent: one SMS per

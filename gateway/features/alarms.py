@@ -2,7 +2,8 @@
 
 :func:`build_alarms` adds the alarm engine to the recorder, the command path (MQTT, the
 console's ``command_handler``, the control socket's ``drill``), the police-timer task, and
-the escalation dispatcher with its channels: the HTTP hotline and the LTE modem. It only
+the escalation dispatcher with its channels: the HTTP hotline, the LTE modem and the
+DC-09 receiving centres (:mod:`gateway.features.dc09`). It only
 constructs and registers; the gateway's TaskGroup runs the tasks.
 """
 
@@ -19,6 +20,7 @@ from gateway.alarms.engine import AlarmEngine
 from gateway.config.schema import read_secret
 from gateway.core.ports import Clock, EventSink
 from gateway.escalation.dispatcher import CONSUMER, Dispatcher, reply_sink
+from gateway.features.dc09 import dc09_lane
 
 if TYPE_CHECKING:
     from gateway.app import Gateway
@@ -86,8 +88,12 @@ async def build_alarms(gw: Gateway) -> None:
         from gateway.features.modem_tools import register_modem_tools
 
         register_modem_tools(gw, modem)
+    dc09 = dc09_lane(gw)
     dispatcher = Dispatcher(config, gw.journal, gw.recorder, engine, gw.clock, http, modem,
-                            receivers=receivers)
+                            receivers=receivers,
+                            dc09=dc09.runner if dc09 is not None else None)
+    if dc09 is not None:
+        dc09.attach(engine)
     gw.consumers.append(CONSUMER)
     gw.add_task(dispatcher.run)
     gw.health.add("hotline", _health(http, dispatcher))

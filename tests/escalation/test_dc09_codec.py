@@ -15,6 +15,7 @@ from pysiaalarm import SIAAccount
 from pysiaalarm.data.sia_codes import SIA_CODES
 from pysiaalarm.event import SIAEvent as ParsedEvent
 
+from gateway.core.sia import KNOWN_CODES
 from gateway.escalation.dc09.codec import (
     AnswerKind,
     Dc09Error,
@@ -25,7 +26,6 @@ from gateway.escalation.dc09.codec import (
     encode,
     fold,
 )
-from gateway.escalation.dc09.codes import KNOWN_CODES
 from gateway.escalation.dc09.sequence import Sequences
 from gateway.journal.store import Journal
 

@@ -169,3 +169,23 @@ def test_simulated_alarms_do_not_stay_on_the_broker(tmp_path: Path, broker: Brok
         late.stop()
     with SimulatedSite(sim_config(tmp_path), mqtt_url=url, start_gateway=False) as second:
         assert second.observer is not None and second.observer.alarms() == []
+
+
+def test_the_simulated_arc_from_the_console(tmp_path: Path, broker: Broker) -> None:
+    from sim_helpers import sim_raw
+
+    escalation = {**sim_raw(tmp_path)["escalation"], "dc09": {"receivers": [
+        {"name": "arc", "host": "arc.example.org", "port": 9000, "account": "1A2B",
+         "link_test_s": 0}]}}
+    with SimulatedSite(sim_config(tmp_path, escalation=escalation),
+                       mqtt_url=f"mqtt://127.0.0.1:{broker.port}") as site:
+        assert site.arc is not None
+        out = session(site, "arc", "arc nak 1", "press er-desk-1")
+        assert "the receiving centre has received nothing" in out
+        assert "the ARC answers NAK to the next 1 message(s)" in out
+        arc = site.arc
+        until(lambda: [a for a in arc.arrivals() if a.answer == "ACK"], 20)
+        out = session(site, "arc", "arc down", "arc ack", "arc maybe")
+        assert "#1A2B" in out and " PA zone 1 " in out and "-> NAK" in out and "-> ACK" in out
+        assert "ARC down" in out and "the ARC answers ACK again" in out
+        assert "error: arc: one of ack, nak, duh, silence, down, not 'maybe'" in out

@@ -144,3 +144,43 @@ def test_the_embedded_broker_and_console_stay_on_this_machine(tmp_path: Path) ->
     assert doc["mqtt"]["url"] == "mqtt://127.0.0.1:1999"
     assert "username" not in doc["mqtt"] and "ca_file" not in doc["mqtt"]
     assert doc["console"]["listen"] == "127.0.0.1:9443"
+
+
+def dc09_escalation(tmp_path: Path) -> dict[str, object]:
+    """The example site's escalation plus a real-looking receiving centre with a key."""
+    key = tmp_path / "arc.key"
+    key.write_bytes(b"0123456789ABCDEF\n")
+    key.chmod(0o600)
+    raw = sim_raw(tmp_path)
+    return {**raw["escalation"], "dc09": {"receivers": [
+        {"name": "arc", "host": "arc.example.org", "port": 9000, "account": "1A2B",
+         "key_file": str(key)}]}}
+
+
+def test_receiving_centres_are_rewritten_to_the_simulated_arc(tmp_path: Path) -> None:
+    config = sim_config(tmp_path, escalation=dc09_escalation(tmp_path))
+    ends = Endpoints(ENDS.bus_port, ENDS.modem_port, ENDS.hotline_url, arc_port=40009)
+    path, derived = write_derived(config, ends)
+    assert derived.escalation.dc09 is not None
+    [arc] = derived.escalation.dc09.receivers
+    assert (arc.host, arc.port, arc.account) == ("127.0.0.1", 40009, "1A2B")
+    assert "arc.example.org" not in path.read_text(encoding="utf-8")
+    with pytest.raises(SimulationError, match="the simulated ARC is not running"):
+        write_derived(config, ENDS)
+    doc = derive(config, ends)
+    for host, port in (("arc.example.org", 40009), ("127.0.0.1", 40010),
+                       ("localhost", 40009)):
+        doc["escalation"]["dc09"]["receivers"][0].update(host=host, port=port)
+        problems = safety_problems(validate_config(doc, base_dir=EXAMPLES), ends)
+        assert any("escalation.dc09.receivers[0]" in p and "not the simulated ARC" in p
+                   for p in problems), (host, port)
+
+
+def test_running_site_with_a_centre_starts_the_arc(tmp_path: Path, broker: Broker) -> None:
+    config = sim_config(tmp_path, escalation=dc09_escalation(tmp_path))
+    with SimulatedSite(config, mqtt_url=f"mqtt://127.0.0.1:{broker.port}",
+                       start_gateway=False) as site:
+        assert site.derived is not None and site.arc is not None and site.arc.running
+        dc09 = site.derived.escalation.dc09
+        assert dc09 is not None and dc09.receivers[0].port == site.arc.port
+        assert [a.key for a in site.arc.accounts] == [b"0123456789ABCDEF"]

@@ -74,8 +74,9 @@ def test_status_on_one_screen(tmp_path: Path, broker: Broker,
 def test_judging_reads_every_part_and_survives_odd_documents(tmp_path: Path) -> None:
     """Receivers (HTTP and DC-09), a failing ack stream, a modem that does not answer, a
     backlog getting old; and documents with parts missing or of the wrong type."""
-    from gateway.cli_status import judge
     from sim_helpers import sim_config
+
+    from gateway.cli_status import judge
 
     config = sim_config(tmp_path)
     health = {
