@@ -194,6 +194,7 @@ class Modem:
         self._identity = await self._read_identity()
         if not self._identity:
             raise ModemError("the modem answered none of the identity commands", kind="offline")
+        await self._poll_radio()  # fresh, not the last poll's (or none, just after a start)
         return {**self._identity, **self.radio()}
 
     def radio(self) -> dict[str, Any]:

@@ -87,7 +87,6 @@ def run_direct(config: SiteConfig, request: dict[str, Any]) -> dict[str, Any]:
             if not modem.status()["present"]:
                 raise CommandError(f"the modem on {port} does not answer: "
                                    f"{modem.status().get('last_error') or 'no reply'}")
-            await asyncio.sleep(0)  # the first poll (SIM, registration, signal) runs now
             return await modem_op(modem, request)
         finally:
             task.cancel()
