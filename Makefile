@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint soak bench bundle clean mosquitto chromium systemd-tools
+.PHONY: setup demo demo-police test lint soak bench bundle clean mosquitto chromium systemd-tools
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -16,6 +16,9 @@ setup: $(STAMP)
 
 demo: setup
 	$(BIN)/alarm-gateway demo
+
+demo-police: setup
+	$(BIN)/alarm-receiver demo
 
 mosquitto:
 	@command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || \

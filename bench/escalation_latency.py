@@ -29,7 +29,7 @@ import os
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -137,7 +137,8 @@ def first_cmgs_after(sim: ModemSimulator, t0: float) -> float | None:
 
 
 async def _run(config: Path, alarms: int, arrivals: Arrivals | None,
-               sim: ModemSimulator | None) -> dict[str, list[float]]:
+               sim: ModemSimulator | None, *, before: Awaitable[None] | None = None
+               ) -> dict[str, list[float]]:
     from gpiozero.pins.mock import MockFactory
 
     from gateway.app import Gateway
@@ -155,6 +156,8 @@ async def _run(config: Path, alarms: int, arrivals: Arrivals | None,
         async with asyncio.timeout(15):
             while modem.status()["state"] != "ok":  # noqa: ASYNC110 - status has no event
                 await asyncio.sleep(0.05)
+    if before is not None:
+        await before  # e.g. until a load other than the alarms is running
     pins = [factory.pin(i + 2) for i in range(DEVICES)]
     out: dict[str, list[float]] = {"hotline": [], "cmgs": [], "committed": []}
     try:

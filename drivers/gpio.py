@@ -41,7 +41,8 @@ class GpioInputs:
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sink: EventSink | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._drafts: list[EventDraft] = []  # debounced transitions waiting for the journal
+        self._wake = asyncio.Event()
         self.edges = 0
 
     def open(self) -> None:
@@ -78,11 +79,33 @@ class GpioInputs:
         for dev_id, device in self._inputs.items():
             device.when_activated = self._callback(dev_id, True)
             device.when_deactivated = self._callback(dev_id, False)
+        self._wake = asyncio.Event()
         try:
-            await asyncio.Event().wait()
+            await self._record_forever(sink)
         finally:
             for device in self._inputs.values():
                 device.when_activated = device.when_deactivated = None
+
+    async def _record_forever(self, sink: EventSink) -> None:
+        """Commit transitions in order, everything waiting at once in one transaction: one
+        task for all edges (not one per edge), and a burst costs one commit, not one each."""
+        record_many = getattr(sink, "record_many", None)
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            drafts, self._drafts = self._drafts, []
+            if not drafts:
+                continue
+            try:
+                if len(drafts) > 1 and record_many is not None:
+                    await record_many(drafts)
+                else:
+                    for draft in drafts:
+                        await sink.record(draft)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.error("event=gpio_record_failed error=%r", str(exc))
 
     def _callback(self, dev_id: str, pressed: bool) -> Any:
         def on_edge() -> None:  # any thread: stamp and hand off, nothing else
@@ -119,15 +142,8 @@ class GpioInputs:
             etype = mapping.get(tr.kind, EventType(tr.kind))
             if kind == "door_contact" and tr.kind == "hold":
                 continue
-            draft = EventDraft(etype, device=dev_id, value=tr.held_s)
-            task = asyncio.ensure_future(self._sink.record(draft))
-            self._tasks.add(task)
-            task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("event=gpio_record_failed error=%r", str(task.exception()))
+            self._drafts.append(EventDraft(etype, device=dev_id, value=tr.held_s))
+            self._wake.set()
 
     # -- Indicator ---------------------------------------------------------------------------
     def set_led(self, device: str, led: int) -> None:

@@ -22,7 +22,6 @@ import asyncio
 import inspect
 import logging
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,7 +51,8 @@ from drivers.pdu import (
     encode_submit,
     normalize_number,
 )
-from drivers.serialport import open_serial
+from drivers.serialport import PortOpener, keep_open, open_serial
+from gateway.core.backoff import Backoff
 from gateway.core.clock import SystemClock
 from gateway.core.ports import Clock, SmsHandler
 
@@ -60,7 +60,6 @@ __all__ = ["Modem", "ModemError", "ModemSettings", "SmsHandler", "open_serial"]
 
 log = logging.getLogger(__name__)
 
-PortOpener = Callable[[str, int], Any]
 INIT = ("AT", "ATE0", "AT+CMEE=2", "AT+CMGF=0")
 NEW_MESSAGE_INDICATION = "AT+CNMI=2,1,0,0,0"  # store new SMS, announce with +CMTI
 #: what ``identify`` asks, as gammu's ``identify`` shows it: (key, command, answer prefix);
@@ -147,18 +146,11 @@ class Modem:
         """Keep a session with the modem until cancelled; reopen with capped backoff."""
         self._loop = asyncio.get_running_loop()
         s = self._settings
-        delay = s.reopen_min_s
-        while True:
-            try:
-                port = await asyncio.to_thread(self._open_port, s.port, s.baudrate)
-            except (serial.SerialException, OSError, ValueError) as exc:
-                self._trouble(f"cannot open {s.port}: {exc}")
-            else:
-                if await self._session(port):
-                    delay = s.reopen_min_s
-            self._counts["reopens"] += 1
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, s.reopen_max_s)
+        await keep_open(
+            s.port, s.baudrate, serve=self._serve, on_open_failed=self._open_failed,
+            backoff=Backoff(first_s=s.reopen_min_s, cap_s=s.reopen_max_s),
+            open_port=self._open_port,
+        )
 
     async def send_sms(self, number: str, text: str) -> list[int]:
         """Send ``text`` to ``number`` (``0…`` read as ``+84…``), as many parts as it needs;
@@ -292,6 +284,18 @@ class Modem:
         }
 
     # -- a session ------------------------------------------------------------------------
+
+    async def _serve(self, port: Any) -> bool:
+        """One session, counted as a reopen; True (start the backoff over) only when the
+        modem got as far as initialised."""
+        try:
+            return await self._session(port)
+        finally:
+            self._counts["reopens"] += 1
+
+    def _open_failed(self, reason: str) -> None:
+        self._trouble(reason)
+        self._counts["reopens"] += 1
 
     async def _session(self, port: Any) -> bool:
         """Serve one opened port until it fails; True if it got as far as initialised."""

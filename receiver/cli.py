@@ -12,6 +12,7 @@ import logging
 import signal
 import sys
 from collections.abc import Callable
+from importlib.metadata import entry_points
 
 from gateway.core.clock import rfc3339
 from gateway.core.errors import ConfigError, GatewayError
@@ -19,6 +20,10 @@ from receiver.config import load_config
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 PROG = "alarm-receiver"
+#: verbs added by installed packages (the simulator adds ``demo``, which drives a gateway
+#: too): an entry point ``register(verb) -> {name: handler}``, so the receiver never imports
+#: the simulator nor the gateway's composition
+PLUGIN_GROUP = "alarm_receiver.verbs"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,12 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="RFC 3339 time, or a duration back from now: 90s, 15m, 2h, 3d")
     events.add_argument("--json", action="store_true", help="one JSON event per line")
     events.add_argument("--limit", type=int, default=1000, help="at most this many")
-    demo = verb("demo", "a receiver and a hospital gateway: from a press to the police's "
-                        "'Đã nhận' and back", False)
-    demo.add_argument("--fast", action="store_true", help="shorter pauses between steps")
-    demo.add_argument("--hold", type=float, default=0,
-                      help="keep running this many seconds at the end (to look at the pages)")
     verb("hash-password", "read a password and print its argon2id hash for [[officers]]", False)
+    for plugin in entry_points(group=PLUGIN_GROUP):
+        _VERBS.update(plugin.load()(verb))
     return parser
 
 
@@ -108,12 +110,6 @@ def cmd_events(args: argparse.Namespace) -> int:
                         limit=args.limit)
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    from receiver.demo import run_demo
-
-    return asyncio.run(run_demo(fast=args.fast, hold_s=args.hold))
-
-
 def cmd_hash_password(args: argparse.Namespace) -> int:
     """Read a password (twice from a terminal, else the first stdin line); print its hash."""
     from receiver.screen.auth import MAX_PASSWORD_CHARS
@@ -157,7 +153,6 @@ _VERBS: dict[str, Callable[[argparse.Namespace], int]] = {
     "run": cmd_run,
     "check-config": cmd_check_config,
     "events": cmd_events,
-    "demo": cmd_demo,
     "hash-password": cmd_hash_password,
 }
 

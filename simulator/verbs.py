@@ -29,6 +29,22 @@ def register(verb: VerbAdder) -> dict[str, Handler]:
     return {"demo": cmd_demo, "simulate": cmd_simulate}
 
 
+def register_receiver(verb: VerbAdder) -> dict[str, Handler]:
+    """``alarm-receiver demo``: both ends of the hotline (``alarm_receiver.verbs``)."""
+    demo = verb("demo", "a receiver and a hospital gateway: from a press to the police's "
+                        "'Đã nhận' and back", False)
+    demo.add_argument("--fast", action="store_true", help="shorter pauses between steps")
+    demo.add_argument("--hold", type=float, default=0, metavar="S",
+                      help="keep running this many seconds at the end (to look at the screen)")
+    return {"demo": cmd_receiver_demo}
+
+
+def cmd_receiver_demo(args: argparse.Namespace) -> int:
+    from simulator.receiver_demo import run_demo
+
+    return asyncio.run(run_demo(fast=args.fast, hold_s=args.hold))
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from simulator.demo import run_demo
 

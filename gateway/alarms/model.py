@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
-from gateway.core.clock import rfc3339
+from gateway.core.clock import parse_rfc3339, rfc3339
 from gateway.core.events import EventDraft, EventType
 
 RAISED = "raised"
@@ -180,10 +179,8 @@ def police_step(ts: float, state: str, by: str, note: str = "") -> dict[str, Any
 
 def _parse_ts(text: Any) -> float | None:
     """RFC 3339 UTC (as :func:`rfc3339` writes it) to unix seconds, or None."""
-    if not isinstance(text, str):
-        return None
     try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+        return parse_rfc3339(text) if isinstance(text, str) else None
     except ValueError:
         return None
 

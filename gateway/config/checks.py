@@ -7,6 +7,7 @@ already reported those.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -347,3 +348,22 @@ def _console(raw: dict[str, Any], base: Path) -> Iterator[Problem]:
         problem = secret_file_problem(_resolve(base, key))
         if problem:
             yield "console.tls_key", problem
+    yield from _console_display(console, base)
+
+
+def _console_display(console: dict[str, Any], base: Path) -> Iterator[Problem]:
+    """Wall-screen access: real IP addresses, and a token file only its owner can read."""
+    addresses = console.get("display_addresses")
+    for i, address in enumerate(addresses if isinstance(addresses, list) else []):
+        try:
+            ipaddress.ip_address(address)
+        except (ValueError, TypeError):
+            yield f"console.display_addresses[{i}]", f"not an IP address: {address!r}"
+    token = console.get("display_token_file")
+    if isinstance(token, str):
+        path = _resolve(base, token)
+        problem = secret_file_problem(path)
+        if problem:
+            yield "console.display_token_file", problem
+        elif len((path.read_text(encoding="utf-8").strip().splitlines() or [""])[0]) < 16:
+            yield "console.display_token_file", "the token must be at least 16 characters"

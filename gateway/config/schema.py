@@ -267,6 +267,10 @@ class Console(_Strict):
     tls_key: str | None = None
     session_minutes: int = Field(default=720, ge=1, le=7 * 24 * 60)
     users: list[ConsoleUser] = Field(default_factory=list)
+    #: client addresses whose page shows and sounds alarms without a login (a wall screen)
+    display_addresses: list[str] = Field(default_factory=list, max_length=64)
+    #: an owner-only file holding a token: ``/display?token=…`` makes a wall screen anywhere
+    display_token_file: str | None = None
 
 
 class HomeAssistant(_Strict):

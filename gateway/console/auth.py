@@ -1,28 +1,25 @@
-"""Who may use the security desk console: accounts, sessions, CSRF tokens, login throttling.
+"""Who may act on the security desk console: accounts and their password checks.
 
 Accounts come from ``[[console.users]]`` (argon2id hashes made by ``alarm-gateway
-hash-password``). Sessions live in memory only: a gateway restart logs everyone out, which
-is the safe side for a desk that may be left unattended. Each session carries its own CSRF
-token; the page sends it back in the ``X-CSRF-Token`` header with every action. Durations
-are read from the injected clock (monotonic seconds), so tests can move time.
+hash-password``). Checks run on a small pool of their own (:class:`PasswordChecks`).
+Sessions (``sessions``) and login throttling (``throttle``) live beside this module.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import functools
 import getpass
-import hmac
+import hashlib
 import secrets
 import sys
-from collections import deque
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from gateway.config.schema import ConsoleUser
-from gateway.core.ports import Clock
 
 MAX_PASSWORD_CHARS = 256
 
@@ -43,6 +40,15 @@ class Accounts:
     def __len__(self) -> int:
         return len(self._hashes)
 
+    def known(self, name: str) -> bool:
+        return name in self._hashes
+
+    def fingerprint(self, name: str) -> str | None:
+        """A short digest of the operator's password hash (None: no such operator); a
+        session stored under an older fingerprint ended when the password changed."""
+        stored = self._hashes.get(name)
+        return hashlib.sha256(stored.encode()).hexdigest()[:16] if stored else None
+
     def verify(self, name: str, password: str) -> bool:
         """True when ``name`` is configured and ``password`` matches its hash."""
         stored = self._hashes.get(name)
@@ -53,99 +59,41 @@ class Accounts:
         return stored is not None
 
 
-@dataclass
-class Session:
-    id: str
-    name: str
-    csrf: str
-    expires: float  # clock.monotonic() seconds
+class PasswordChecks:
+    """argon2 verification on the console's own small, bounded pool.
 
-    def csrf_ok(self, token: str | None) -> bool:
-        return token is not None and hmac.compare_digest(token.encode(), self.csrf.encode())
+    Each check costs ~65 MiB and ~0.2 s of one core (argon2-cffi's defaults). They run on
+    ``workers`` threads of their own (never asyncio's default pool, never the hotline's or
+    the serial bus's), and at most ``waiting`` more may queue: past that :meth:`verify`
+    answers None at once ("busy, try again"), so a login flood costs at most ``workers``
+    cores and a bounded queue, and the alarm path keeps its own threads and the loop.
+    """
 
+    def __init__(self, accounts: Accounts, *, workers: int = 1, waiting: int = 4) -> None:
+        self._accounts = accounts
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="console-argon2")
+        self._slots = workers + waiting
+        self._busy = 0
+        self.refused = 0
 
-class Sessions:
-    """Sessions by cookie value, each valid for ``minutes`` from login (not sliding)."""
+    def admit(self) -> bool:
+        """Take a place for one check; False when the pool and its queue are full."""
+        if self._busy >= self._slots:
+            self.refused += 1
+            return False
+        self._busy += 1
+        return True
 
-    def __init__(self, clock: Clock, minutes: int) -> None:
-        self._clock = clock
-        self._ttl_s = minutes * 60.0
-        self._by_id: dict[str, Session] = {}
+    async def verify(self, name: str, password: str) -> bool:
+        """Check a password in the pool; call only after :meth:`admit` returned True."""
+        try:
+            return await asyncio.get_running_loop().run_in_executor(
+                self._pool, self._accounts.verify, name, password)
+        finally:
+            self._busy -= 1
 
-    def create(self, name: str) -> Session:
-        self._purge()
-        session = Session(secrets.token_urlsafe(32), name, secrets.token_urlsafe(32),
-                          self._clock.monotonic() + self._ttl_s)
-        self._by_id[session.id] = session
-        return session
-
-    def get(self, session_id: str | None) -> Session | None:
-        """The live session for a cookie value, or None (unknown or expired)."""
-        if not session_id:
-            return None
-        session = self._by_id.get(session_id)
-        if session is None:
-            return None
-        if not self.alive(session):
-            self._by_id.pop(session_id, None)
-            return None
-        return session
-
-    def alive(self, session: Session) -> bool:
-        return session.id in self._by_id and self._clock.monotonic() < session.expires
-
-    def remaining_s(self, session: Session) -> float:
-        return max(0.0, session.expires - self._clock.monotonic())
-
-    def end(self, session_id: str) -> None:
-        self._by_id.pop(session_id, None)
-
-    def _purge(self) -> None:
-        now = self._clock.monotonic()
-        for sid in [s for s, v in self._by_id.items() if v.expires <= now]:
-            del self._by_id[sid]
-
-
-class LoginLimiter:
-    """At most ``failures`` failed logins per client address in any ``window_s`` seconds;
-    past that, logins from that address are refused until the oldest failure ages out."""
-
-    def __init__(self, clock: Clock, failures: int = 5, window_s: float = 300.0,
-                 max_addresses: int = 10_000) -> None:
-        self._clock = clock
-        self._failures = failures
-        self._window_s = window_s
-        self._max_addresses = max_addresses
-        self._seen: dict[str, deque[float]] = {}
-
-    def retry_after(self, address: str) -> float:
-        """Seconds until ``address`` may try again; 0 when it may now."""
-        times = self._recent(address)
-        if len(times) < self._failures:
-            return 0.0
-        return max(1.0, times[0] + self._window_s - self._clock.monotonic())
-
-    def failed(self, address: str) -> None:
-        if address not in self._seen and len(self._seen) >= self._max_addresses:
-            self._forget_idle()
-        self._recent(address).append(self._clock.monotonic())
-
-    def succeeded(self, address: str) -> None:
-        self._seen.pop(address, None)
-
-    def _recent(self, address: str) -> deque[float]:
-        times = self._seen.setdefault(address, deque(maxlen=self._failures))
-        horizon = self._clock.monotonic() - self._window_s
-        while times and times[0] <= horizon:
-            times.popleft()
-        return times
-
-    def _forget_idle(self) -> None:
-        horizon = self._clock.monotonic() - self._window_s
-        for address in [a for a, t in self._seen.items() if not t or t[-1] <= horizon]:
-            del self._seen[address]
-        if len(self._seen) >= self._max_addresses:  # still full: drop the oldest entry
-            self._seen.pop(next(iter(self._seen)))
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
 
 def hash_password(password: str) -> str:

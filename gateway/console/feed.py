@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from gateway.alarms.policy import IMMEDIATE, decide
 from gateway.config.schema import SiteConfig
 from gateway.core.clock import rfc3339
 from gateway.core.ports import Clock
@@ -32,7 +33,7 @@ log = logging.getLogger(__name__)
 HISTORY_TYPES = frozenset({
     "press", "hold", "alarm_state", "escalation_attempt", "police_reply", "tamper",
     "tamper_ok", "low_battery", "supervision_lost", "supervision_restored", "trouble",
-    "trouble_cleared", "rejected_command", "gateway_start",
+    "trouble_cleared", "rejected_command", "gateway_start", "login_failed",
 })
 HISTORY_LIMIT = 500
 QUEUE_SIZE = 1000
@@ -120,14 +121,26 @@ class LiveFeed:
                     self._broadcast("event", event.to_dict())
 
     def _alarm(self, alarm_id: str, payload: str | dict[str, Any] | None) -> dict[str, Any]:
-        """The alarm document plus ``police_due_at``: when the police timer fires (RFC 3339),
-        or None when no timer runs."""
+        """The alarm document plus ``police_due_at`` (when the police timer fires, RFC 3339,
+        or None when no timer runs) and ``urgency``: ``critical`` for duress and for alarms
+        the site sends to the police at once, else ``normal`` (the page's colour and sound)."""
         if payload is None:
             return {"id": alarm_id, "deleted": True}
         doc = json.loads(payload) if isinstance(payload, str) else dict(payload)
         due = self._police_due(alarm_id) if doc.get("state") == "raised" else None
         doc["police_due_at"] = rfc3339(due) if due else None
+        doc["urgency"] = self._urgency(doc)
         return doc
+
+    def _urgency(self, doc: dict[str, Any]) -> str:
+        if doc.get("type") == "duress":
+            return "critical"
+        if doc.get("drill"):
+            return "normal"
+        device = self._config.device(str(doc.get("device")))
+        kind = device.kind if device is not None else ""
+        rule = decide(self._config.policy, doc.get("ward"), kind, str(doc.get("type")), False)
+        return "critical" if rule.mode == IMMEDIATE else "normal"
 
     def _broadcast(self, name: str, data: dict[str, Any]) -> None:
         if self._clients:
@@ -143,8 +156,11 @@ class LiveFeed:
                 self._clients.discard(queue)
                 _put_end(queue)
 
+    def clock_message(self) -> dict[str, Any]:
+        return {"now": rfc3339(self._clock.wall())}
+
     def health_message(self) -> dict[str, Any]:
-        return {"now": rfc3339(self._clock.wall()), "health": self._health()}
+        return {**self.clock_message(), "health": self._health()}
 
     async def snapshot(self) -> dict[str, Any]:
         """Everything a page shows, as of now: open alarms and today's, every device's
@@ -183,6 +199,7 @@ class LiveFeed:
             "name": c.site.name,
             "timezone": c.site.timezone,
             "desk_phone": c.site.security_desk_phone,
+            "police_numbers": list(c.escalation.sms.numbers) if c.escalation.sms else [],
             "wards": {w.id: w.name for w in c.wards},
             "devices": {d.id: {"name": d.name, "ward": d.ward, "room": d.room, "kind": d.kind}
                         for d in c.devices},

@@ -1,21 +1,25 @@
-"""The console's HTTP surface (aiohttp): the page, login, the live stream and the actions.
+"""The console's HTTP surface (aiohttp): the page, the live stream and the actions.
 
-Routes (JSON unless said otherwise):
+Routes (JSON unless said otherwise; the login routes are in ``login``):
 
 =========================================  ============================================
 ``GET /``                                  the page (static HTML, CSS and JS from the package)
-``POST /api/login``                        ``{"name", "password"}`` → session cookie + CSRF token
-``POST /api/logout``                       ends the session (CSRF header required)
+``GET /display?token=…``                   makes this browser a wall screen (``login``)
+``POST /api/login``, ``/api/logout``       ``{"name", "password"}`` → session cookie + CSRF
 ``GET /api/session``                       who is logged in, and the CSRF token; 401 if nobody
 ``GET /api/stream``                        server-sent events: ``snapshot``, then ``alarm``,
-                                           ``device``, ``event``, ``health``; ``expired``
-``POST /api/alarms/{id}/command``          ``{"action": "ack"|"escalate"|"resolve", "note"}``
+                                           ``device``, ``event``, ``health``, ``ping`` (every
+                                           :data:`PING_EVERY_S` s); ``expired``
+``POST /api/alarms/{id}/command``          ``{"action": "ack"|"escalate"|"resolve", "note",
+                                           "confirm"}``
 =========================================  ============================================
 
-An action goes through the gateway's ``command_handler``, the path MQTT's ``alarm/<id>/set``
-takes, with the logged-in operator's name as ``by``. Every state-changing request needs a
-live session cookie (HttpOnly, SameSite=Strict, Secure under TLS) *and* the session's CSRF
-token in the ``X-CSRF-Token`` header; bodies are capped at :data:`MAX_BODY` bytes.
+The stream is open to operators and wall screens; actions only to operators. An action goes
+through the gateway's ``command_handler``, the path MQTT's ``alarm/<id>/set`` takes, with
+the operator's name as ``by``. Every state-changing request needs a live session cookie
+(HttpOnly, SameSite=Strict, Secure under TLS) *and* the session's CSRF token in the
+``X-CSRF-Token`` header. A resolve needs a note (the outcome); resolving an alarm the police
+have been called to needs ``"confirm": true`` as well (409 ``needs_confirmation`` without).
 """
 
 from __future__ import annotations
@@ -30,41 +34,38 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.console.auth import MAX_PASSWORD_CHARS, Accounts, LoginLimiter, Session, Sessions
 from gateway.console.feed import LiveFeed, Message
+from gateway.console.http import MAX_BODY, error, json_body, secure_headers, sse
+from gateway.console.login import CSRF_HEADER, Auth, LoginRoutes, Viewer
 
 log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).resolve().parent / "static"
-COOKIE = "alarmgw_console"
-CSRF_HEADER = "X-CSRF-Token"
-MAX_BODY = 16 * 1024  # bytes: a login or a command with a note is far smaller
 MAX_NOTE_CHARS = 500
 ACTIONS = ("ack", "escalate", "resolve")
-PING_EVERY_S = 15.0
+PING_EVERY_S = 2.0  # the page calls the link lost after 5 s without a word
 
 CommandHandler = Callable[[str, bytes, str], Coroutine[Any, Any, dict[str, Any]]]
-
-CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-       "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class ConsoleApp:
     """The web application; :meth:`build` returns the aiohttp app to serve.
 
     ``commands`` returns the gateway's command handler when called (it may be set after the
-    console is built, or be None while no alarm engine runs).
+    console is built, or be None while no alarm engine runs); ``alarm(id)`` returns an
+    alarm's current document (or None).
     """
 
-    def __init__(self, feed: LiveFeed, accounts: Accounts, sessions: Sessions,
-                 limiter: LoginLimiter, commands: Callable[[], CommandHandler | None],
-                 *, secure: bool = False) -> None:
+    def __init__(self, feed: LiveFeed, auth: Auth,
+                 commands: Callable[[], CommandHandler | None],
+                 alarm: Callable[[str], dict[str, Any] | None], *, secure: bool = False) -> None:
         self.feed = feed
-        self.accounts = accounts
-        self.sessions = sessions
-        self.limiter = limiter
+        self.auth = auth
         self.commands = commands
+        self.alarm = alarm
         self.secure = secure
+        self.login = LoginRoutes(auth, secure=secure)
         self._streams: set[asyncio.Queue[Message | None]] = set()
 
     def build(self) -> web.Application:
@@ -72,9 +73,7 @@ class ConsoleApp:
                               middlewares=[self._headers, self._errors_as_json])
         app.router.add_get("/", self.index)
         app.router.add_static("/static/", STATIC, show_index=False, follow_symlinks=False)
-        app.router.add_post("/api/login", self.login)
-        app.router.add_post("/api/logout", self.logout)
-        app.router.add_get("/api/session", self.session)
+        self.login.add_to(app)
         app.router.add_get("/api/stream", self.stream)
         app.router.add_post("/api/alarms/{alarm_id}/command", self.command)
         app.on_shutdown.append(self._end_streams)
@@ -82,17 +81,14 @@ class ConsoleApp:
 
     # -- middlewares --------------------------------------------------------------------------
     @web.middleware
-    async def _headers(self, request: web.Request,
-                       handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-                       ) -> web.StreamResponse:
+    async def _headers(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         response = await handler(request)
         if not response.prepared:
-            _secure_headers(response, self.secure)
+            secure_headers(response, self.secure)
         return response
 
     @web.middleware
-    async def _errors_as_json(self, request: web.Request,
-                              handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    async def _errors_as_json(self, request: web.Request, handler: Handler
                               ) -> web.StreamResponse:
         """API errors as ``{"ok": false, "error"}`` so the page can show them."""
         try:
@@ -100,83 +96,30 @@ class ConsoleApp:
         except web.HTTPException as exc:
             if not request.path.startswith("/api/") or exc.status < 400:
                 raise
-            return _error(exc.status, exc.reason, headers=exc.headers)
+            return error(exc.status, exc.reason)
 
-    # -- pages --------------------------------------------------------------------------------
     async def index(self, request: web.Request) -> web.StreamResponse:
         return web.FileResponse(STATIC / "index.html",
                                 headers={"Content-Type": "text/html; charset=utf-8"})
 
-    # -- sessions -----------------------------------------------------------------------------
-    def current(self, request: web.Request) -> Session | None:
-        return self.sessions.get(request.cookies.get(COOKIE))
-
-    def require(self, request: web.Request, *, csrf: bool) -> Session:
-        """The request's live session, or a 401 (no session) / 403 (bad CSRF token)."""
-        session = self.current(request)
-        if session is None:
-            raise web.HTTPUnauthorized(reason="not logged in")
-        if csrf and not session.csrf_ok(request.headers.get(CSRF_HEADER)):
-            raise web.HTTPForbidden(reason="missing or wrong CSRF token")
-        return session
-
-    async def login(self, request: web.Request) -> web.StreamResponse:
-        address = request.remote or "?"
-        wait = self.limiter.retry_after(address)
-        if wait:
-            log.warning("event=console_login_throttled address=%s", address)
-            return _error(429, "too many failed logins; try again later",
-                          headers={"Retry-After": str(int(wait + 0.999))})
-        body = await _json_body(request)
-        name, password = body.get("name"), body.get("password")
-        if not (isinstance(name, str) and isinstance(password, str)) or not name \
-                or len(name) > 64 or len(password) > MAX_PASSWORD_CHARS:
-            raise web.HTTPBadRequest(reason="name and password are required")
-        if not await asyncio.to_thread(self.accounts.verify, name, password):
-            self.limiter.failed(address)
-            log.warning("event=console_login_failed address=%s user=%r", address, name)
-            raise web.HTTPUnauthorized(reason="wrong name or password")
-        self.limiter.succeeded(address)
-        session = self.sessions.create(name)
-        log.info("event=console_login user=%r address=%s", name, address)
-        response = web.json_response(self._session_doc(session))
-        response.set_cookie(COOKIE, session.id, httponly=True, samesite="Strict",
-                            secure=self.secure, path="/")
-        return response
-
-    async def logout(self, request: web.Request) -> web.StreamResponse:
-        session = self.require(request, csrf=True)
-        self.sessions.end(session.id)
-        response = web.json_response({"ok": True})
-        response.del_cookie(COOKIE, path="/")
-        return response
-
-    async def session(self, request: web.Request) -> web.StreamResponse:
-        session = self.current(request)
-        if session is None:
-            return _error(401, "not logged in", extra={"accounts": len(self.accounts)})
-        return web.json_response(self._session_doc(session))
-
-    def _session_doc(self, session: Session) -> dict[str, Any]:
-        return {"ok": True, "name": session.name, "csrf": session.csrf,
-                "expires_in_s": round(self.sessions.remaining_s(session))}
-
     # -- actions ------------------------------------------------------------------------------
     async def command(self, request: web.Request) -> web.StreamResponse:
-        session = self.require(request, csrf=True)
-        body = await _json_body(request)
+        session = self.login.require(request, csrf=request.headers.get(CSRF_HEADER))
+        body = await json_body(request)
         action, note = body.get("action"), body.get("note", "")
         if action not in ACTIONS:
             raise web.HTTPBadRequest(reason=f"action must be one of {', '.join(ACTIONS)}")
-        if note is None:
-            note = ""
+        note = "" if note is None else note
         if not isinstance(note, str) or len(note) > MAX_NOTE_CHARS:
             raise web.HTTPBadRequest(reason=f"note must be text of at most {MAX_NOTE_CHARS} "
                                             "characters")
+        alarm_id = request.match_info["alarm_id"]
+        refusal = self._resolve_refusal(action, note.strip(), body.get("confirm"), alarm_id)
+        if refusal is not None:
+            return refusal
         handler = self.commands()
         if handler is None:
-            return _error(503, "the alarm engine is not running")
-        alarm_id = request.match_info["alarm_id"]
+            return error(503, "the alarm engine is not running")
         payload = json.dumps({"action": action, "by": session.name, "note": note.strip()},
                              ensure_ascii=False).encode()
         result = await handler(alarm_id, payload, f"console:{session.name}")
@@ -184,9 +127,26 @@ class ConsoleApp:
                  session.name, result.get("ok"))
         return web.json_response(result, status=200 if result.get("ok") else 409)
 
+    def _resolve_refusal(self, action: str, note: str, confirm: Any,
+                         alarm_id: str) -> web.Response | None:
+        """A resolve is deliberate: it needs the outcome as a note, and a confirmation when
+        the police have been called to the alarm."""
+        if action != "resolve":
+            return None
+        if not note:
+            return error(400, "a resolve needs a note saying how the alarm ended",
+                         extra={"needs_note": True})
+        doc = self.alarm(alarm_id)
+        if doc is not None and police_called(doc) and confirm is not True:
+            return error(409, "the police have been called to this alarm: confirm to resolve",
+                         extra={"needs_confirmation": True})
+        return None
+
     # -- live stream --------------------------------------------------------------------------
     async def stream(self, request: web.Request) -> web.StreamResponse:
-        session = self.require(request, csrf=False)
+        viewer = self.login.viewer(request)
+        if viewer is None:
+            raise web.HTTPUnauthorized(reason="not logged in")
         queue = self.feed.subscribe()
         self._streams.add(queue)
         try:
@@ -194,13 +154,13 @@ class ConsoleApp:
                 "Content-Type": "text/event-stream; charset=utf-8",
                 "Cache-Control": "no-store", "X-Accel-Buffering": "no",
             })
-            _secure_headers(response, self.secure)
+            secure_headers(response, self.secure)
             await response.prepare(request)
             snapshot = await self.feed.snapshot()
-            snapshot["user"] = session.name
-            await response.write(b"retry: 1000\n\n" + _sse("snapshot", json.dumps(
-                snapshot, ensure_ascii=False, separators=(",", ":"))))
-            await self._relay(queue, response, session)
+            snapshot["user"] = viewer.session.name if viewer.session else None
+            snapshot["role"] = str(viewer.role)
+            await response.write(b"retry: 1000\n\n" + sse("snapshot", _json(snapshot)))
+            await self._relay(queue, response, viewer)
         except ConnectionError:
             pass  # the page went away; its EventSource reconnects if it still exists
         finally:
@@ -209,20 +169,22 @@ class ConsoleApp:
         return response
 
     async def _relay(self, queue: asyncio.Queue[Message | None], response: web.StreamResponse,
-                     session: Session) -> None:
+                     viewer: Viewer) -> None:
+        sessions = self.auth.sessions
         while True:
-            wait = min(PING_EVERY_S, self.sessions.remaining_s(session))
+            wait = PING_EVERY_S
+            if viewer.session is not None:
+                wait = min(wait, sessions.remaining_s(viewer.session))
             try:
                 message = await asyncio.wait_for(queue.get(), max(wait, 0.01))
             except TimeoutError:
-                message = ("", "")
-            if not self.sessions.alive(session):
-                await response.write(_sse("expired", "{}"))
+                message = ("ping", _json(self.feed.clock_message()))
+            if viewer.session is not None and not sessions.alive(viewer.session):
+                await response.write(sse("expired", "{}"))
                 return
             if message is None:
                 return
-            name, data = message
-            await response.write(_sse(name, data) if name else b": ping\n\n")
+            await response.write(sse(*message))
 
     async def _end_streams(self, app: web.Application) -> None:
         for queue in list(self._streams):
@@ -230,43 +192,14 @@ class ConsoleApp:
                 queue.put_nowait(None)
 
 
-def _sse(name: str, data: str) -> bytes:
-    lines = "".join(f"data: {line}\n" for line in data.split("\n"))
-    return f"event: {name}\n{lines}\n".encode()
+def police_called(doc: dict[str, Any]) -> bool:
+    """The police have been (or are being) called to this alarm and have not been told it
+    is over: ``escalated``/``police_acknowledged``, or an escalation under way."""
+    if doc.get("state") in ("escalated", "police_acknowledged"):
+        return True
+    return any(e.get("status") not in ("superseded", "standby", "failed")
+               for e in doc.get("escalations") or [])
 
 
-async def _json_body(request: web.Request) -> dict[str, Any]:
-    if request.content_length is not None and request.content_length > MAX_BODY:
-        raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY,
-                                            actual_size=request.content_length)
-    if request.content_type != "application/json":
-        raise web.HTTPUnsupportedMediaType(reason="send application/json")
-    raw = await request.read()  # raises 413 past client_max_size, chunked bodies included
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise web.HTTPBadRequest(reason="the body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise web.HTTPBadRequest(reason="the body must be a JSON object")
-    return body
-
-
-def _error(status: int, message: str, *, headers: Any = None,
-           extra: dict[str, Any] | None = None) -> web.Response:
-    response = web.json_response({"ok": False, "error": message, **(extra or {})},
-                                 status=status)
-    for key in ("Retry-After",):
-        if headers and key in headers:
-            response.headers[key] = headers[key]
-    return response
-
-
-def _secure_headers(response: web.StreamResponse, tls: bool) -> None:
-    h = response.headers
-    h.setdefault("Content-Security-Policy", CSP)
-    h.setdefault("X-Content-Type-Options", "nosniff")
-    h.setdefault("Referrer-Policy", "no-referrer")
-    h.setdefault("X-Frame-Options", "DENY")
-    h.setdefault("Cache-Control", "no-store")
-    if tls:
-        h.setdefault("Strict-Transport-Security", "max-age=31536000")
+def _json(doc: dict[str, Any]) -> str:
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))

@@ -37,7 +37,7 @@ class ConsoleServer:
     async def run(self) -> None:
         host, port = split_listen(self.settings.listen)
         self.app.feed.start()
-        if not len(self.app.accounts):
+        if not len(self.app.auth.accounts):
             log.warning("event=console_no_users hint=%r",
                         "add [[console.users]] (alarm-gateway hash-password)")
         try:
@@ -70,13 +70,18 @@ class ConsoleServer:
     async def stop(self) -> None:
         """End the page streams and close the listener (idempotent)."""
         self.app.feed.stop()
+        self.app.auth.checks.close()
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
 
     def health(self) -> dict[str, object]:
+        auth = self.app.auth
+        logins = auth.journal.counters
         return {"listening": self._runner is not None, "url": self.url,
-                "pages": self.app.feed.clients, "error": self.error}
+                "pages": self.app.feed.clients, "error": self.error,
+                "sessions": len(auth.sessions), "logins_failed": logins.failed,
+                "logins_throttled": logins.throttled, "logins_busy": logins.busy}
 
 
 

@@ -37,6 +37,7 @@ class EventType(StrEnum):
     TROUBLE_CLEARED = "trouble_cleared"
     GATEWAY_START = "gateway_start"
     TEST_REPORT = "test_report"
+    LOGIN_FAILED = "login_failed"
 
 
 DEVICE_INPUT_TYPES = frozenset(
@@ -89,6 +90,9 @@ class Event:
     drill: bool
     alarm_id: str | None
     detail: dict[str, Any] | None = field(default=None)
+    #: the JSON text, once made: the journal stores it and MQTT publishes the same bytes,
+    #: so an event is encoded once (not part of equality or repr)
+    encoded: str | None = field(default=None, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -110,7 +114,11 @@ class Event:
         return out
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))
+        if self.encoded is None:
+            object.__setattr__(
+                self, "encoded", json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":")))
+        assert self.encoded is not None
+        return self.encoded
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Event:

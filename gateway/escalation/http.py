@@ -1,7 +1,8 @@
 """The HTTP escalation channel: a signed POST to the police hotline, retried (SPEC §4).
 
-``requests`` is blocking, so each attempt runs in a worker thread (``asyncio.to_thread``)
-with its own session; the retry loop, the clock, the backoff sleeps and the attempt
+``requests`` is blocking, so each attempt runs in a worker thread of the channel's own
+pool (:data:`WORKERS` threads, never asyncio's default pool, which a flood of console logins
+or any other part of the gateway could fill and so delay the police) with its own session; the retry loop, the clock, the backoff sleeps and the attempt
 reports stay on the event loop. Cancelling :meth:`HttpChannel.deliver` returns at once;
 an attempt already in flight finishes (bounded by its time-outs) in its thread and is
 ignored. Rationale and the receiver's side: ``docs/escalation-http.md``.
@@ -17,6 +18,7 @@ import random
 import ssl
 import threading
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +48,7 @@ every attempt (awaited if it returns an awaitable), so the gateway can journal e
 An exception it raises is not caught: it ends :meth:`HttpChannel.deliver` and propagates."""
 
 USER_AGENT = "ward-alarm-gateway/0.1"
+WORKERS = 8  # threads for POSTs in flight at once (a mass alarm's rounds, slow answers)
 
 
 class _ContextAdapter(HTTPAdapter):
@@ -110,6 +113,7 @@ class HttpChannel:
         self._context_lock = threading.Lock()
         self._warned = False
         self._state: dict[str, Any] = {"consecutive_failures": 0, "last": None, "delivered_at": None}
+        self._pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="hotline")
 
     @classmethod
     def from_config(
@@ -181,7 +185,8 @@ class HttpChannel:
         connect, read = self.connect_timeout_s, self.read_timeout_s
         if remaining_s is not None:
             connect, read = max(min(connect, remaining_s), floor), max(min(read, remaining_s), floor)
-        outcome = await asyncio.to_thread(self.attempt, url, body, headers, (connect, read))
+        outcome = await asyncio.get_running_loop().run_in_executor(
+            self._pool, self.attempt, url, body, headers, (connect, read))
         log.info("hotline POST %s key=%s -> %s", redact_url(url), key, outcome.label)
         return outcome
 

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 async def build_serial(gw: Gateway) -> None:
     from gateway.serialbus.bus import BusNode, BusSettings, SerialBus
+    from gateway.serialbus.logic import SEQ_KEY, AcceptedSeqs
     from gateway.serialbus.registry import Registry
 
     config = gw.config
@@ -42,7 +43,10 @@ async def build_serial(gw: Gateway) -> None:
         if d.input == "serial" and d.node is not None
     ]
     registry = await asyncio.to_thread(Registry, registry_path(config), gw.clock)
-    bus = SerialBus(settings, nodes, registry, gw.clock)
+    stored = gw.journal.kv_all(SEQ_KEY)
+    journal_seqs = {int(key[len(SEQ_KEY):]): int(seq) for key, seq in stored.items()}
+    bus = SerialBus(settings, nodes, registry, gw.clock, journal_seqs=journal_seqs)
+    gw.recorder.add_processor(AcceptedSeqs())
     gw.serial = bus
     gw.inputs.append(bus)
     gw.indicators.append(bus)

@@ -31,10 +31,17 @@ from gateway.core.events import Event
 
 log = logging.getLogger(__name__)
 
+#: Tables keyed by text are WITHOUT ROWID (one b-tree, not a table plus its key's index):
+#: every commit rewrites each page it touches, so fewer trees is fewer bytes per event.
+#: ``events.seq`` is assigned by the writer and never reused because pruning always keeps the
+#: newest event (no AUTOINCREMENT: its counter page would be one more page per commit);
+#: ``id`` is a random UUID nobody looks events up by, so it has no index (an index on random
+#: keys touches a random page per insert). ``CREATE ... IF NOT EXISTS`` leaves an older
+#: journal's tables as they are.
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    id TEXT NOT NULL UNIQUE,
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL,
     ts REAL NOT NULL,
     type TEXT NOT NULL,
     device TEXT,
@@ -46,13 +53,17 @@ CREATE TABLE IF NOT EXISTS retained (
     topic TEXT PRIMARY KEY,
     payload TEXT,
     version INTEGER NOT NULL
-);
+) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS retained_version ON retained(version);
-CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS cursors (name TEXT PRIMARY KEY, position INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS cursors (name TEXT PRIMARY KEY, position INTEGER NOT NULL) WITHOUT ROWID;
 """
 
-RING_SIZE = 20_000  # recent committed events kept in memory so consumers rarely hit the disk
+PAGE_SIZE = 1024
+#: recent committed events kept in memory so consumers rarely read the disk; a consumer
+#: further behind (a long broker outage) reads pages from the journal instead. Small, so the
+#: ring is a few MiB at most on a Pi that runs for years.
+RING_SIZE = 2_000
 
 
 @dataclass
@@ -82,6 +93,10 @@ def connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            # a new journal gets small pages: every commit rewrites each page it touches in
+            # the WAL (and again at a checkpoint), so the page size is the SD card's cost per
+            # event (docs/benchmarks.md). Ignored for an existing file.
+            conn.execute(f"PRAGMA page_size={PAGE_SIZE}")
             conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA busy_timeout=10000")
@@ -111,6 +126,9 @@ class Journal:
         self._listeners: list[Callable[[], None]] = []
         self.commits = 0
         self.batches = 0
+        # consumers' positions waiting for the next transaction (see Subscription.advance)
+        self._staged_cursors: dict[str, int] = {}
+        self._staged_lock = threading.Lock()
 
     # -- life cycle -------------------------------------------------------------------------
     def open(self) -> None:
@@ -160,6 +178,35 @@ class Journal:
         assert self._loop is not None
         self._queue.put((batch, self._loop.create_future()))
 
+    def stage_cursor(self, name: str, position: int) -> bool:
+        """Keep consumer ``name``'s ``position`` for the next transaction, whoever's it is.
+
+        A cursor move rides along with the next event's commit instead of costing a commit
+        (and an fsync, and SD-card pages) of its own. Returns True when nothing was staged
+        before, i.e. when the caller should make sure a commit follows (see
+        :meth:`flush_cursors`)."""
+        with self._staged_lock:
+            fresh = not self._staged_cursors
+            self._staged_cursors[name] = max(position, self._staged_cursors.get(name, position))
+            return fresh
+
+    def flush_cursors(self) -> None:
+        """Commit staged cursor moves now, unless a transaction already took them."""
+        with self._staged_lock:
+            if not self._staged_cursors:
+                return
+        self.commit_nowait(Batch())
+
+    def _take_staged(self) -> dict[str, int]:
+        with self._staged_lock:
+            staged, self._staged_cursors = self._staged_cursors, {}
+        return staged
+
+    def _restage(self, staged: dict[str, int]) -> None:
+        with self._staged_lock:
+            for name, position in staged.items():
+                self._staged_cursors[name] = max(position, self._staged_cursors.get(name, position))
+
     def _write_loop(self) -> None:
         stop = False
         while not stop:
@@ -200,14 +247,18 @@ class Journal:
     def _transaction(self, batches: list[Batch]) -> list[Committed]:
         assert self._writer is not None
         conn = self._writer
+        staged = self._take_staged()
         try:
             conn.execute("BEGIN IMMEDIATE")
             results = [self._apply(conn, batch) for batch in batches]
+            if staged:
+                self._apply(conn, Batch(cursors=staged))
             conn.execute("COMMIT")
             return results
         except Exception:
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
+            self._restage(staged)
             self._reload_counters()
             raise
 
@@ -216,13 +267,17 @@ class Journal:
         for body in batch.events:
             self._last_seq += 1
             full = {**body, "seq": self._last_seq}
-            text = json.dumps(full, ensure_ascii=False, separators=(",", ":"))
+            event = _event_from_body(full)
+            # encoded once: MQTT publishes event.to_json() as made here, and the body stored
+            # is that text plus the private ``_ts`` (unix seconds) appended
+            published = event.to_json()
+            text = f'{published[:-1]},"_ts":{json.dumps(full["_ts"])}}}'
             conn.execute(
                 "INSERT INTO events(seq, id, ts, type, device, alarm_id, body) VALUES (?,?,?,?,?,?,?)",
                 (self._last_seq, full["id"], full["_ts"], full["type"], full.get("device"),
                  full.get("alarm_id"), text),
             )
-            events.append(_event_from_body(full))
+            events.append(event)
         for topic, payload in batch.retained.items():
             self._retained_version += 1
             value = None if payload is None else _dump(payload)
@@ -339,7 +394,10 @@ class Journal:
                 consumers,
             ).fetchall()
             floor = min((int(r[0]) for r in rows), default=0) if len(rows) == len(consumers) else 0
-            cur = conn.execute("DELETE FROM events WHERE seq <= ? AND ts < ?", (floor, older_than))
+            # the newest event always stays: it carries the seq high-water mark
+            cur = conn.execute(
+                "DELETE FROM events WHERE seq <= ? AND ts < ? "
+                "AND seq < (SELECT MAX(seq) FROM events)", (floor, older_than))
             return cur.rowcount
         except sqlite3.Error as exc:
             raise JournalError(f"journal prune failed: {exc}") from exc
@@ -354,16 +412,17 @@ class Journal:
 class Subscription:
     """One consumer's ordered view of the journal, with a durable cursor.
 
-    ``position`` is the last seq the consumer finished with; :meth:`advance` moves it and
-    the journal stores it (coalesced, at most every ``flush_s`` seconds), so a crash replays
-    at most the last moments: at least once, never lost.
+    ``position`` is the last seq the consumer finished with. :meth:`advance` stages it with
+    the journal, which writes it in its next transaction (usually the next event's); if no
+    transaction comes within ``flush_s`` seconds, a commit of its own writes it. A crash
+    therefore replays at most the last ``flush_s`` seconds: at least once, never lost (SPEC
+    §1; consumers tell replays by the event ``id``, the dispatcher by a delivery's status).
     """
 
-    def __init__(self, journal: Journal, name: str, flush_s: float = 0.2) -> None:
+    def __init__(self, journal: Journal, name: str, flush_s: float = 2.0) -> None:
         self.journal = journal
         self.name = name
         self.position = journal.cursor(name)
-        self._stored = self.position
         self._wake = asyncio.Event()
         self._flush_s = flush_s
         self._flush_handle: asyncio.TimerHandle | None = None
@@ -379,16 +438,17 @@ class Subscription:
             await self._wake.wait()
 
     def advance(self, seq: int) -> None:
-        self.position = max(self.position, seq)
+        if seq <= self.position:
+            return
+        self.position = seq
+        self.journal.stage_cursor(self.name, seq)
         if self._flush_handle is None:
             loop = asyncio.get_running_loop()
             self._flush_handle = loop.call_later(self._flush_s, self.flush)
 
     def flush(self) -> None:
         self._flush_handle = None
-        if self.position != self._stored:
-            self._stored = self.position
-            self.journal.commit_nowait(Batch(cursors={self.name: self.position}))
+        self.journal.flush_cursors()
 
     def close(self) -> None:
         if self._flush_handle is not None:
@@ -413,7 +473,10 @@ def _event_from_body(body: dict[str, Any]) -> Event:
 
 def _max_seq(conn: sqlite3.Connection) -> int:
     """The highest seq ever used, even when pruning deleted it (seq is never reused)."""
-    row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name='events'").fetchone()
+    try:  # journals made before the newest event was always kept counted in sqlite_sequence
+        row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name='events'").fetchone()
+    except sqlite3.OperationalError:  # no AUTOINCREMENT table in this journal
+        row = None
     used = int(row[0]) if row else 0
     top = int(conn.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0])
     return max(used, top)

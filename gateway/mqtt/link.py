@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import aiomqtt
+import paho.mqtt.client as mqtt
 
 from gateway.config.schema import SiteConfig, read_secret
 from gateway.core.backoff import Backoff, BackoffCounter
@@ -27,7 +28,80 @@ from gateway.journal.store import Journal, Subscription
 
 log = logging.getLogger(__name__)
 
+
 CONSUMER = "mqtt"
+
+#: QoS 1 publishes handed to paho at once, and paho's in-flight window
+BATCH = 200
+
+
+class _Batch:
+    """QoS 1 publishes of one batch still waiting for their PUBACK."""
+
+    __slots__ = ("done", "left")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.left: set[int] = set()
+        self.done: asyncio.Future[None] = loop.create_future()
+
+    def confirmed(self, mid: int) -> None:
+        self.left.discard(mid)
+        if not self.left and not self.done.done():
+            self.done.set_result(None)
+
+
+class _Client(aiomqtt.Client):
+    """aiomqtt's client, plus a batch publish and an O(1) in-flight check.
+
+    aiomqtt 2.x spends, per publish, a task (under ``gather``), an ``Event``, a timeout timer
+    and two scans of every pending call; with the pipeline the gateway keeps that was the
+    largest CPU cost per event on the loop (docs/benchmarks.md). :meth:`publish_many` hands
+    a whole batch to paho in order and waits once for all its PUBACKs."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._batches: dict[int, _Batch] = {}
+
+    async def publish_many(self, messages: list[tuple[str, str | bytes, bool]], *,
+                           timeout: float) -> None:
+        """Publish ``(topic, payload, retain)`` at QoS 1, in order; return when the broker
+        has confirmed every one (raise ``aiomqtt.MqttError`` if it did not in ``timeout``)."""
+        batch = _Batch(asyncio.get_running_loop())
+        try:
+            for topic, payload, retain in messages:
+                info = self._client.publish(topic, payload, 1, retain)
+                if info.rc != mqtt.MQTT_ERR_SUCCESS:
+                    raise aiomqtt.MqttCodeError(info.rc, "Could not publish message")
+                if not info.is_published():
+                    batch.left.add(info.mid)
+                    self._batches[info.mid] = batch
+            if batch.left:
+                try:
+                    await asyncio.wait_for(asyncio.shield(batch.done), timeout)
+                except TimeoutError:
+                    raise aiomqtt.MqttError("Operation timed out") from None
+        finally:
+            for mid in batch.left:
+                self._batches.pop(mid, None)
+
+    def _on_publish(self, client: Any, userdata: Any, mid: int, *args: Any) -> None:
+        batch = self._batches.pop(mid, None)
+        if batch is not None:
+            batch.confirmed(mid)
+        else:
+            super()._on_publish(client, userdata, mid, *args)
+
+    @contextlib.contextmanager
+    def _pending_call(self, mid: int, value: Any, pending_dict: dict[int, Any]) -> Any:
+        if (mid in self._pending_subscribes or mid in self._pending_unsubscribes
+                or mid in self._pending_publishes or mid in self._batches):
+            raise RuntimeError(f'There already exists a pending call for message ID "{mid}"')
+        pending_dict[mid] = value
+        try:
+            yield
+        finally:
+            with contextlib.suppress(KeyError):
+                del pending_dict[mid]
 
 
 @dataclass(frozen=True)
@@ -154,12 +228,16 @@ class MqttLink:
             finally:
                 sub.close()
 
-    def _make_client(self) -> aiomqtt.Client:
+    @property
+    def _publish_timeout_s(self) -> float:
+        return max(10.0, float(self.settings.keepalive_s))
+
+    def _make_client(self) -> _Client:
         client = self._new_client()
         client.pending_calls_threshold = 100_000  # we pipeline on purpose; no warning per batch
         return client
 
-    def _new_client(self) -> aiomqtt.Client:
+    def _new_client(self) -> _Client:
         s = self.settings
         tls_params = None
         if s.tls:
@@ -167,7 +245,7 @@ class MqttLink:
                 ca_certs=s.ca_file, certfile=s.client_cert, keyfile=s.client_key,
                 cert_reqs=ssl.CERT_REQUIRED,
             )
-        return aiomqtt.Client(
+        return _Client(
             hostname=s.host,
             port=s.port,
             username=s.username,
@@ -178,23 +256,20 @@ class MqttLink:
             tls_params=tls_params,
             tls_insecure=s.tls_insecure if s.tls else None,
             clean_session=True,
-            max_inflight_messages=200,
+            max_inflight_messages=BATCH,
             timeout=max(10.0, s.keepalive_s),
         )
 
-    async def _pump_events(self, client: aiomqtt.Client, sub: Subscription) -> None:
+    async def _pump_events(self, client: _Client, sub: Subscription) -> None:
         topic = self.topic("events")
         while True:
-            # batches of 64: aiomqtt scans its pending calls on every publish, so a deeper
-            # pipeline costs quadratically more than it saves
-            events = await sub.next_batch(64)
-            await asyncio.gather(
-                *(client.publish(topic, e.to_json(), qos=1) for e in events)
-            )
+            events = await sub.next_batch(BATCH)
+            await client.publish_many([(topic, e.to_json(), False) for e in events],
+                                      timeout=self._publish_timeout_s)
             self.published += len(events)
             sub.advance(events[-1].seq)
 
-    async def _pump_retained(self, client: aiomqtt.Client) -> None:
+    async def _pump_retained(self, client: _Client) -> None:
         """Republish every retained document on connect, then each change as committed."""
         version = 0
         wake = asyncio.Event()
@@ -202,14 +277,13 @@ class MqttLink:
         try:
             while True:
                 wake.clear()
-                rows = self._journal.retained_after(version, 64)
+                rows = self._journal.retained_after(version, BATCH)
                 if not rows:
                     await wake.wait()
                     continue
-                await asyncio.gather(
-                    *(client.publish(self.topic(t), p if p is not None else b"", qos=1, retain=True)
-                      for _, t, p in rows)
-                )
+                await client.publish_many(
+                    [(self.topic(t), p if p is not None else b"", True) for _, t, p in rows],
+                    timeout=self._publish_timeout_s)
                 version = rows[-1][0]
         finally:
             self._journal.remove_listener(wake.set)

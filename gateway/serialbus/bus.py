@@ -8,20 +8,26 @@ watched with ``loop.add_reader`` and written with ``add_writer`` when the kernel
 full. A port that fails (USB unplugged, pty closed) puts the bus in trouble (``health()``
 and one ``trouble`` event) and is reopened with capped exponential backoff.
 
+Registry writes (the one before each batch's ACKs included) run on the bus's own single
+thread, in order, never in asyncio's default pool, which other parts of the gateway (a flood
+of console logins, say) could fill and so hold back an ACK.
+
 Implements :class:`~gateway.core.ports.InputSource` and :class:`~gateway.core.ports.Indicator`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import secrets
 from collections import Counter, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import serial
 
@@ -36,7 +42,8 @@ from drivers.frames import (
     encode_frame,
     state_frame,
 )
-from drivers.serialport import open_serial
+from drivers.serialport import PortOpener, keep_open, open_serial
+from gateway.core.backoff import Backoff
 from gateway.core.errors import ConfigError
 from gateway.core.events import EventDraft, EventType
 from gateway.core.ports import Clock, EventSink
@@ -49,6 +56,7 @@ from gateway.serialbus.logic import (
     Verdict,
     ack_led,
     decide,
+    newest_seq,
     rejected_frame_draft,
     supervision_draft,
 )
@@ -56,7 +64,6 @@ from gateway.serialbus.registry import NodeRecord, Registry
 
 log = logging.getLogger(__name__)
 
-PortOpener = Callable[[str, int], Any]
 """``(port, baudrate) -> an open pyserial port`` (with ``fileno()`` and ``close()``)."""
 
 INBOX_HIGH = 2000  # lines waiting: stop reading (the kernel buffers, then the nodes retry)
@@ -130,6 +137,7 @@ class SerialBus:
         clock: Clock,
         *,
         open_port: PortOpener = open_serial,
+        journal_seqs: Mapping[int, int] | None = None,
     ) -> None:
         self.name = settings.name
         self._settings = settings
@@ -137,6 +145,7 @@ class SerialBus:
         self._registry = registry
         self._clock = clock
         self._open_port = open_port
+        self._journal_seqs = dict(journal_seqs or {})  # node → seq committed with its event
         self._policy = BusPolicy(low_battery_mv=settings.low_battery_mv)
         self._supervisor = Supervisor(clock, settings.supervision_s)
         self._rejects = RejectLimiter(clock, settings.rejects_per_minute, 60.0)
@@ -152,6 +161,7 @@ class SerialBus:
         self._error: str | None = "not started"
         self._trouble_journaled = False
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._registry_pool = ThreadPoolExecutor(1, thread_name_prefix="serial-registry")
         self._fd: int | None = None
         self._splitter = LineSplitter()
         self._inbox: deque[bytes] = deque()
@@ -230,6 +240,11 @@ class SerialBus:
             old = known.get(n.node)
             if old is None or (old.device, old.key_ref) != (n.device, n.key_file):
                 known[n.node] = self._registry.enroll(n.node, n.device, n.key_file)
+                old = known[n.node]  # enrolment keeps replay state; so does the journal's
+            newest = newest_seq(old.last_seq, self._journal_seqs.get(n.node))
+            if newest != old.last_seq:
+                known[n.node] = replace(old, last_seq=newest)
+                self._dirty.add(n.node)
         return {n.node: known[n.node] for n in nodes}
 
     def _key_for(self, node: int) -> bytes | Missing | None:
@@ -237,20 +252,18 @@ class SerialBus:
 
     # -- the port ---------------------------------------------------------------------
 
-    async def _connection_loop(self, sink: EventSink) -> None:
-        delay = self._settings.reopen_min_s
-        while True:
-            try:
-                port = await asyncio.to_thread(
-                    self._open_port, self._settings.port, self._settings.baudrate
-                )
-            except (serial.SerialException, OSError, ValueError) as exc:
-                await self._trouble(sink, f"cannot open {self._settings.port}: {exc}")
-            else:
-                delay = self._settings.reopen_min_s
-                await self._serve_port(port, sink)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, self._settings.reopen_max_s)
+    async def _connection_loop(self, sink: EventSink) -> NoReturn:
+        async def serve(port: Any) -> bool:
+            await self._serve_port(port, sink)
+            return True  # it opened: the next failure waits reopen_min_s again
+
+        await keep_open(
+            self._settings.port, self._settings.baudrate, serve=serve,
+            on_open_failed=functools.partial(self._trouble, sink),
+            backoff=Backoff(first_s=self._settings.reopen_min_s,
+                            cap_s=self._settings.reopen_max_s),
+            open_port=self._open_port,
+        )
 
     async def _serve_port(self, port: Any, sink: EventSink) -> None:
         self._attach(port.fileno())
@@ -398,20 +411,12 @@ class SerialBus:
             log.exception("event=serial_frame_failed node=%s seq=%s frames=%d",
                           first.node, first.seq, len(pending))
             return
-        urgent: dict[int, NodeRecord] = {}
         for p in pending:
-            decision = p.decision
-            if decision.record == p.before:
-                continue
-            node = decision.record.node
-            self._records[node] = decision.record
-            if decision.verdict is Verdict.NEW or decision.drafts or node in urgent:
-                urgent[node] = decision.record
-                self._dirty.discard(node)
-            else:
-                self._dirty.add(node)
-        if urgent:
-            await self._store_now(list(urgent.values()))
+            # the accepted seq is in the journal already (AcceptedSeqs, same transaction):
+            # the registry file is only brought up to date every flush_s
+            if p.decision.record != p.before:
+                self._records[p.decision.record.node] = p.decision.record
+                self._dirty.add(p.decision.record.node)
         for p in pending:
             self._reply(p.frame, p.before.device, p.decision.reply)
 
@@ -436,13 +441,10 @@ class SerialBus:
             self._send_frame(state_frame(frame.node, self._next_gw_seq(), led))
             self._counts["states_sent"] += 1
 
-    async def _store_now(self, records: list[NodeRecord]) -> None:
-        """Write ``records`` to the registry (one file write) before their frames' ACKs."""
-        try:
-            await asyncio.to_thread(self._registry.save_many, records)
-        except Exception:
-            self._dirty.update(r.node for r in records)
-            log.exception("event=registry_write_failed nodes=%s", [r.node for r in records])
+    async def _registry_io(self, write: Callable[..., Any], *args: Any) -> Any:
+        """Run one registry write on the bus's own thread (writes stay in order)."""
+        return await asyncio.get_running_loop().run_in_executor(self._registry_pool, write,
+                                                                *args)
 
     async def _reject(self, exc: FrameError, line: bytes, sink: EventSink) -> None:
         self._rejected[exc.reason] += 1
@@ -470,7 +472,7 @@ class SerialBus:
             return
         self._learned[node] = now
         try:
-            await asyncio.to_thread(self._registry.note_pending, node)
+            await self._registry_io(self._registry.note_pending, node)
         except Exception:
             log.exception("event=registry_write_failed node=%s", node)
 
@@ -523,7 +525,7 @@ class SerialBus:
         records = [self._records[n] for n in self._dirty]
         self._dirty.clear()
         try:
-            await asyncio.to_thread(self._registry.save_many, records)
+            await self._registry_io(self._registry.save_many, records)
         except Exception:
             self._dirty.update(r.node for r in records)
             log.exception("event=registry_write_failed")

@@ -1,4 +1,4 @@
-"""Fixtures for the console's browser test: a whole gateway in a thread, and Chromium."""
+"""Fixtures for the console's browser tests: one headless Chromium (Debian's) per module."""
 
 from __future__ import annotations
 
@@ -8,24 +8,10 @@ from typing import Any
 
 import pytest
 
-from console.console_helpers import CHROMIUM, CHROMIUM_ARGS, GatewayThread
+from console.console_helpers import CHROMIUM, CHROMIUM_ARGS
 
 
-@pytest.fixture
-def gateway_thread() -> Iterator[type[GatewayThread]]:
-    started: list[GatewayThread] = []
-
-    class Tracked(GatewayThread):
-        def start(self, timeout: float = 15.0) -> GatewayThread:
-            started.append(self)
-            return super().start(timeout)
-
-    yield Tracked
-    for g in started:
-        g.stop()
-
-
-@pytest.fixture
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
     """A headless Chromium (Debian's), driven by Playwright's sync API."""
     if not os.path.exists(CHROMIUM):

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import json
 import socket
-import threading
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,81 +15,35 @@ from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient, TestServer
 from argon2 import PasswordHasher
 
-from gateway.app import Gateway
-from gateway.config.schema import ConsoleUser, SiteConfig, load_config, validate_config
-from gateway.console.auth import Accounts, LoginLimiter, Sessions
+from gateway.config.schema import ConsoleUser, SiteConfig, validate_config
+from gateway.console.access import DisplayAccess, LoginJournal
+from gateway.console.auth import Accounts, PasswordChecks
 from gateway.console.feed import LiveFeed
+from gateway.console.login import Auth
 from gateway.console.server import ConsoleApp
+from gateway.console.sessions import FILE_NAME as SESSIONS_FILE
+from gateway.console.sessions import Sessions
+from gateway.console.throttle import LoginThrottle
 from gateway.core.clock import ManualClock
+from gateway.core.ports import EventSink
+from gateway.journal.recorder import Recorder
 from gateway.journal.store import Journal
+
+CHROMIUM = "/usr/bin/chromium"
+#: --autoplay-policy: the documented desk and kiosk set-up, so a screen restarted at night
+#: sounds alarms without anyone clicking first
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--autoplay-policy=no-user-gesture-required",
+]
 
 #: cheap parameters, so a test login costs milliseconds (production hashes use the defaults)
 FAST = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 GUARD, GUARD_PASSWORD = "Nguyễn Văn An", "mật-khẩu-bảo-vệ"
+GUARD_HASH = FAST.hash(GUARD_PASSWORD)  # one hash, as one config file would hold
 
 Handler = Callable[[str, bytes, str], Coroutine[Any, Any, dict[str, Any]]]
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
-
-
-class GatewayThread:
-    """A real :class:`Gateway` (simulated GPIO) on its own event loop in a worker thread,
-    as ``alarm-gateway run --simulate`` would run it; ``stop()`` is the clean SIGTERM path."""
-
-    def __init__(self, config: Path) -> None:
-        self.config = config
-        self.gw: Gateway | None = None
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._ready = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.error: BaseException | None = None
-
-    def start(self, timeout: float = 15.0) -> GatewayThread:
-        self._ready.clear()
-        self._thread = threading.Thread(target=self._main, name="gateway", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(timeout):
-            raise TimeoutError(f"gateway not ready in {timeout} s: {self.error!r}")
-        if self.error is not None:
-            raise self.error
-        return self
-
-    def _main(self) -> None:
-        try:
-            asyncio.run(self._run())
-        except BaseException as exc:
-            self.error = exc
-            self._ready.set()
-
-    async def _run(self) -> None:
-        self.loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
-        self.gw = Gateway(load_config(self.config), simulate=True)
-        runner = asyncio.create_task(self.gw.run(self._stop))
-        ready = asyncio.create_task(self.gw.ready.wait())
-        await asyncio.wait({runner, ready}, return_when=asyncio.FIRST_COMPLETED)
-        self._ready.set()
-        await runner
-
-    def call(self, make: Callable[[], Coroutine[Any, Any, Any]], timeout: float = 10.0) -> Any:
-        """Run ``make()`` on the gateway's loop and return its result."""
-        assert self.loop is not None
-        return asyncio.run_coroutine_threadsafe(make(), self.loop).result(timeout)
-
-    def stop(self, timeout: float = 15.0) -> None:
-        if self._thread is None:
-            return
-        if self.loop is not None and self._stop is not None and not self.loop.is_closed():
-            self.loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(timeout)
-        assert not self._thread.is_alive(), "the gateway did not stop"
-        self._thread = None
-
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -116,7 +69,8 @@ def site_config(tmp_path: Path, console: dict[str, Any] | None = None) -> SiteCo
 
 @dataclass
 class Harness:
-    """A console app on a real 127.0.0.1 port; ``calls`` records what reached the handler."""
+    """A console app on a real 127.0.0.1 port; ``calls`` records what reached the handler,
+    ``alarms`` is what the app reads as alarms' current documents."""
 
     client: TestClient[Any, Any]
     journal: Journal
@@ -124,6 +78,7 @@ class Harness:
     feed: LiveFeed
     app: ConsoleApp
     calls: list[tuple[str, dict[str, Any], str]] = field(default_factory=list)
+    alarms: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     async def login(self, name: str = GUARD, password: str = GUARD_PASSWORD) -> str:
         """Log in; return the session's CSRF token."""
@@ -149,29 +104,50 @@ def recording_handler(calls: list[tuple[str, dict[str, Any], str]]) -> Handler:
     return handle
 
 
+def make_auth(tmp_path: Path, clock: ManualClock, *, session_minutes: int = 10,
+              display_addresses: tuple[str, ...] = (), display_token: str | None = None,
+              sink: EventSink | None = None, workers: int = 1, waiting: int = 4) -> Auth:
+    """The console's auth with one user (:data:`GUARD`, a cheap hash), sessions stored in
+    ``tmp_path/console-sessions.json``."""
+    accounts = Accounts([ConsoleUser(name=GUARD, password_hash=GUARD_HASH)])
+    sessions = Sessions(clock, session_minutes, tmp_path / SESSIONS_FILE, accounts.fingerprint)
+    sessions.load()
+    return Auth(accounts, PasswordChecks(accounts, workers=workers, waiting=waiting), sessions,
+                LoginThrottle(clock), DisplayAccess(list(display_addresses), display_token),
+                LoginJournal(sink, clock))
+
+
 @contextlib.asynccontextmanager
 async def console_harness(tmp_path: Path, *, handler: Handler | None = None,
-                          session_minutes: int = 10) -> AsyncIterator[Harness]:
-    """A console over a fresh journal, with one user (:data:`GUARD`) and a manual clock."""
+                          session_minutes: int = 10, display_addresses: tuple[str, ...] = (),
+                          display_token: str | None = None, record_logins: bool = False,
+                          clock: ManualClock | None = None, workers: int = 1,
+                          waiting: int = 4) -> AsyncIterator[Harness]:
+    """A console over a fresh journal, with one user (:data:`GUARD`) and a manual clock;
+    ``record_logins`` journals failed logins through a recorder on that journal."""
     config = site_config(tmp_path)
-    clock = ManualClock(wall_start=1_790_000_000.0)
+    clock = clock or ManualClock(wall_start=1_790_000_000.0)
     journal = Journal(tmp_path / "journal.sqlite3")
     journal.open()
     await journal.start()
     calls: list[tuple[str, dict[str, Any], str]] = []
+    alarms: dict[str, dict[str, Any]] = {}
     command = handler or recording_handler(calls)
     feed = LiveFeed(journal, config, clock, lambda: {"version": "test", "uptime_s": 1})
-    users = [ConsoleUser(name=GUARD, password_hash=FAST.hash(GUARD_PASSWORD))]
-    app = ConsoleApp(feed, Accounts(users), Sessions(clock, session_minutes),
-                     LoginLimiter(clock, failures=3, window_s=60), lambda: command)
+    sink = Recorder(config, journal, clock) if record_logins else None
+    auth = make_auth(tmp_path, clock, session_minutes=session_minutes,
+                     display_addresses=display_addresses, display_token=display_token,
+                     sink=sink, workers=workers, waiting=waiting)
+    app = ConsoleApp(feed, auth, lambda: command, alarms.get)
     feed.start()
     pump = asyncio.create_task(feed.run())
     client: TestClient[Any, Any] = TestClient(TestServer(app.build(), host="127.0.0.1"))
     await client.start_server()
     try:
-        yield Harness(client, journal, clock, feed, app, calls)
+        yield Harness(client, journal, clock, feed, app, calls, alarms)
     finally:
         feed.stop()
+        auth.checks.close()
         await client.close()
         pump.cancel()
         with contextlib.suppress(asyncio.CancelledError):

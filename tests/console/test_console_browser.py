@@ -1,177 +1,276 @@
-"""The console end to end in real headless Chromium: a whole gateway (simulated GPIO, real
-mosquitto, the simulated police hotline) serves the page; a guard logs in, sees a press
-appear, acknowledges it, calls the police, and sees the link to the gateway drop and return.
+"""The console as guards use it, in Debian's headless Chromium, against the gateway as a
+real process (``alarm-gateway run --simulate``), a real mosquitto and the simulated police
+hotline. The page's sound is heard by recording its Web Audio calls.
 
-Every wait is a bounded wait on the DOM, the journal or the hotline; no sleeps.
+* the desk never goes blind: a stalled stream is a banner and a sound within 10 s; after a
+  crash and restart of the gateway the open page shows a new alarm and sounds it, with no
+  new login;
+* a duress alarm (escalated at once) keeps sounding until a guard takes it, and taking it
+  keeps the police state; resolving needs an outcome and, with the police called, a
+  confirmation; "call the police now" needs a second tap;
+* a wall screen sounds a new alarm without a login and cannot act; five wrong passwords,
+  then the right one works after the short delay.
+
+Screenshots (desktop and phone) go to test-artifacts/. Every wait is bounded and waits on
+the page, the journal or the hotline.
 """
 
 from __future__ import annotations
 
 import json
-import os
+import sqlite3
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from mqtt_helpers import Broker, wait_for_port
+from playwright.sync_api import expect
 
-from console.console_helpers import GUARD, GUARD_PASSWORD, GatewayThread, fast_user, free_port
+from console.browser_helpers import (
+    DESKTOP,
+    DISPLAY_TOKEN,
+    PHONE,
+    SOUND_PROBE,
+    StallingProxy,
+    login,
+    page_now,
+    shot,
+    site,
+    sounds,
+    wait_for_sound,
+)
+from console.console_helpers import GUARD, free_port
 from simulator.hotline import HotlineServer
 
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "test-artifacts"
-LOST = "Mất kết nối với gateway (không kết nối)"
-SECRET = b"bi-mat-duong-day-nong"
+LOST = "MẤT KẾT NỐI"
 
 
-def _site(tmp_path: Path, broker: Broker, hotline: HotlineServer, console_port: int) -> Path:
-    secret = tmp_path / "hotline.secret"
-    secret.write_bytes(SECRET + b"\n")
-    os.chmod(secret, 0o600)
-    text = f"""
-[site]
-id = "bv-test"
-name = "Bệnh viện Thử nghiệm"
-address = "1 Đường Thử, Hà Nội"
-
-[[wards]]
-id = "cap-cuu"
-name = "Khoa Cấp cứu"
-
-[[devices]]
-id = "er-desk-1"
-ward = "cap-cuu"
-room = "Quầy tiếp đón"
-name = "Nút quầy tiếp đón"
-pin = 17
-bounce_ms = 20
-hold_s = 2.0
-
-[mqtt]
-url = "mqtt://127.0.0.1:{broker.port}"
-keepalive_s = 5
-
-[storage]
-path = "{tmp_path / 'var'}"
-
-[health]
-interval_s = 2
-
-[policy]
-default = "unacknowledged_after"
-after_s = 300
-
-[escalation.http]
-url = "{hotline.url}"
-secret_file = "{secret}"
-timeout_s = 3
-
-[console]
-listen = "127.0.0.1:{console_port}"
-session_minutes = 60
-{fast_user(GUARD, GUARD_PASSWORD)}
-"""
-    path = tmp_path / "site.toml"
-    path.write_text(text, encoding="utf-8")
-    return path
+def _off_loop(call: Any, *args: Any) -> Any:
+    """Run a blocking helper that uses asyncio.run in a thread of its own: Playwright's
+    sync API keeps an event loop running in this one."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(call, *args).result(30)
 
 
-def _alarm_record(g: GatewayThread, alarm_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The alarm's retained document and the engine's stored record, read on its loop."""
-    assert g.gw is not None
-    journal = g.gw.journal
-
-    async def read() -> tuple[dict[str, Any], dict[str, Any]]:
-        doc = journal.retained_all(f"alarm/{alarm_id}").get(f"alarm/{alarm_id}", {})
-        stored = journal.kv_all(f"alarm:{alarm_id}").get(f"alarm:{alarm_id}", {})
-        return doc, stored
-
-    result: tuple[dict[str, Any], dict[str, Any]] = g.call(read)
-    return result
+def _start(gateway_process: Any, config: Path, log: Path, port: int) -> Any:
+    gw = gateway_process(config, log)
+    gw.start()
+    _off_loop(gw.wait_ready)
+    wait_for_port(port)
+    return gw
 
 
-def _press(g: GatewayThread, device: str) -> None:
-    """A short press through the simulation control command (the pin is driven from a
-    worker thread, as lgpio's thread would on a Pi)."""
-    assert g.gw is not None
-    gw = g.gw
-    line = json.dumps({"cmd": "click", "device": device, "seconds": 0.1}).encode()
-
-    async def click() -> dict[str, Any]:
-        return await gw.control.handle(line)
-
-    answer = g.call(click)
+def _click(gw: Any, device: str) -> None:
+    answer = _off_loop(gw.control, {"cmd": "click", "device": device, "seconds": 0.05})
     assert answer["ok"], answer
 
 
-def _login(page: Any) -> None:
-    page.fill("#login-name", GUARD)
-    page.fill("#login-password", GUARD_PASSWORD)
-    page.click("#login-submit")
-    page.wait_for_selector("#console", state="visible", timeout=5000)
+def _page(browser: Any, url: str, viewport: dict[str, int]) -> Any:
+    context = browser.new_context(viewport=viewport, locale="vi-VN")
+    context.add_init_script(SOUND_PROBE)
+    page = context.new_page()
+    page.goto(url)
+    return page
 
 
-def test_guard_handles_an_alarm_in_the_browser(
-    tmp_path: Path, broker: Broker, chromium: Any, gateway_thread: type[GatewayThread]
-) -> None:
+def _alarm_doc(tmp_path: Path, alarm_id: str) -> dict[str, Any]:
+    conn = sqlite3.connect(f"file:{tmp_path / 'var' / 'journal.sqlite3'}?mode=ro", uri=True)
+    try:
+        row = conn.execute("SELECT payload FROM retained WHERE topic = ?",
+                           (f"alarm/{alarm_id}",)).fetchone()
+    finally:
+        conn.close()
+    return dict(json.loads(row[0]))
+
+
+def test_the_desk_never_goes_blind(tmp_path: Path, broker: Broker, chromium: Any,
+                                   gateway_process: Any) -> None:
     port = free_port()
-    with HotlineServer(SECRET) as hotline:
-        config = _site(tmp_path, broker, hotline, port)
-        g = gateway_thread(config).start()
-        assert g.gw is not None and g.gw.command_handler is not None, "no alarm engine"
-        wait_for_port(port)
-        page = chromium.new_page(viewport={"width": 1280, "height": 1000})
-        page.goto(f"http://127.0.0.1:{port}/")
-        page.wait_for_selector("#login-form", state="visible", timeout=5000)
-        _login(page)
-        page.wait_for_selector("#no-alarms", state="visible", timeout=5000)
+    with HotlineServer(b"bi-mat-duong-day-nong") as hotline:
+        config = site(tmp_path, broker.port, hotline, port)
+        gw = _start(gateway_process, config, tmp_path / "gw.log", port)
+        proxy = StallingProxy(port).start()
+        try:
+            page = _page(chromium, f"http://127.0.0.1:{proxy.port}/", DESKTOP)
+            login(page)
+            expect(page.locator("#no-alarms")).to_be_visible(timeout=5000)
 
-        # a press appears within a second, with the police timer running
-        _press(g, "er-desk-1")
-        card = page.wait_for_selector(".alarm.state-raised", timeout=1000)
-        alarm_id = card.get_attribute("data-id")
-        assert alarm_id
-        assert card.query_selector(".ward").inner_text() == "Khoa Cấp cứu"
-        assert card.query_selector(".room").inner_text() == "Quầy tiếp đón"
-        page.wait_for_function(
-            "() => document.querySelector('.alarm .police.p-due') !== null", timeout=3000)
-        assert "sẽ tự động báo sau" in card.query_selector(".police-state").inner_text()
-        page.wait_for_function("() => !document.body.classList.contains('flash')",
-                               timeout=5000)
-        ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / "console-open-alarm.png"), full_page=True)
+            # the network path stalls (no FIN, no RST): a banner and a sound within 10 s
+            stalled = page_now(page)
+            proxy.stall()
+            expect(page.locator("#banner")).to_be_visible(timeout=10_000)
+            wait_for_sound(page, "lost", stalled, timeout_ms=1000)
+            assert LOST in page.inner_text("#banner")
+            proxy.flow()
+            expect(page.locator("#banner")).to_be_hidden(timeout=8000)
 
-        # the guard acknowledges: the police timer is cancelled
-        card.query_selector(".note").fill("Đã cử người tới")
-        card.query_selector("button[data-action=ack]").click()
-        page.wait_for_selector(f".alarm[data-id='{alarm_id}'].state-acknowledged", timeout=5000)
-        assert "✓" in card.query_selector(".result").inner_text()
-        doc, stored = _alarm_record(g, alarm_id)
-        assert doc["state"] == "acknowledged"
-        assert doc["escalations"] == []
-        assert doc["history"][-1]["by"] == GUARD
-        assert stored.get("escalate_at") is None
-        page.wait_for_function(
-            "name => [...document.querySelectorAll('#history .h-by')]"
-            ".some(e => e.textContent.includes(name))", arg=GUARD, timeout=3000)
-        assert hotline.requests() == []
+            # the gateway crashes and comes back: the page carries on with no login
+            gw.kill()
+            expect(page.locator("#banner")).to_be_visible(timeout=10_000)
+            gw = _start(gateway_process, config, tmp_path / "gw.log", port)
+            expect(page.locator("#banner")).to_be_hidden(timeout=10_000)
+            back = page_now(page)
+            _click(gw, "exam-room-3")
+            card = page.locator(".alarm.untaken")
+            expect(card).to_be_visible(timeout=5000)
+            expect(card.locator(".room")).to_have_text("Phòng khám 3")
+            wait_for_sound(page, "alarm", back, timeout_ms=3000)
+            assert page.locator("#login").is_hidden()
+            assert page.inner_text("#user") == GUARD
+            assert sounds(page, "lost", back + 1500) == []  # restored quietly
+        finally:
+            proxy.close()
 
-        # the gateway stops: the banner shows; it restarts: the page recovers
-        g.stop()
-        page.wait_for_selector("#banner", state="visible", timeout=5000)
-        assert page.inner_text("#banner") == LOST
-        g = gateway_thread(config).start()
-        page.wait_for_selector("#banner", state="hidden", timeout=10000)
-        page.wait_for_selector("#login-form", state="visible", timeout=5000)
-        _login(page)
-        page.wait_for_selector(f".alarm[data-id='{alarm_id}'].state-acknowledged", timeout=5000)
 
-        # "Call police now" reaches the police hotline
-        card = page.query_selector(f".alarm[data-id='{alarm_id}']")
-        card.query_selector("button[data-action=escalate]").click()
-        page.wait_for_selector(f".alarm[data-id='{alarm_id}'] .result.ok", timeout=5000)
-        assert hotline.wait_for(lambda h: len(h.deliveries()) >= 1, timeout=15)
-        delivery = hotline.deliveries()[0]
-        assert delivery.body is not None and delivery.body["alarm_id"] == alarm_id
-        assert delivery.body["acknowledged_locally"] is True
-        page.wait_for_selector(f".alarm[data-id='{alarm_id}'] .police.p-sent", timeout=5000)
-        page.close()
+def test_duress_sounds_until_taken_and_actions_are_deliberate(
+        tmp_path: Path, broker: Broker, chromium: Any, gateway_process: Any) -> None:
+    port = free_port()
+    with HotlineServer(b"bi-mat-duong-day-nong") as hotline:
+        config = site(tmp_path, broker.port, hotline, port)
+        gw = _start(gateway_process, config, tmp_path / "gw.log", port)
+        url = f"http://127.0.0.1:{port}/"
+        desk = _page(chromium, url, DESKTOP)
+        phone = _page(chromium, url, PHONE)
+        for page in (desk, phone):
+            login(page)
+            expect(page.locator("#no-alarms")).to_be_visible(timeout=5000)
+
+        # an ordinary press: red, sounding, with the police countdown
+        _click(gw, "er-desk-1")
+        panic = desk.locator(".alarm.untaken").first
+        expect(panic.locator(".police.p-due")).to_be_visible(timeout=5000)
+        expect(phone.locator(".alarm.untaken")).to_be_visible(timeout=5000)
+        desk.wait_for_function("() => !document.body.classList.contains('flash')")
+        shot(desk, "desktop-open-alarm")
+        shot(phone, "phone-open-alarm")
+
+        # duress: escalated at once, most urgent, and it keeps sounding while nobody takes it
+        pressed = page_now(desk)
+        _click(gw, "er-duress")
+        duress = desk.locator(".alarm.critical.untaken")
+        expect(duress.locator(".police.p-sent")).to_be_visible(timeout=10_000)
+        assert hotline.wait_for(lambda h: len(h.deliveries()) >= 1, timeout=10)
+        alarm_id = duress.get_attribute("data-id")
+        assert alarm_id and _alarm_doc(tmp_path, alarm_id)["state"] == "escalated"
+        desk.wait_for_function(
+            "since => window.__sounds.filter(n => n.at >= since && n.freq === 1400"
+            " && n.state === 'running').length >= 4", arg=pressed, timeout=6000)  # twice
+        assert "Đường dây nóng công an" in duress.locator(".police-state").inner_text()
+        _check_phone_layout(phone)
+        desk.wait_for_function("() => !document.body.classList.contains('flash')")
+        shot(desk, "desktop-duress")
+        shot(phone, "phone-duress")
+
+        # a guard takes it: the police state stays, the siren stops
+        police_text = duress.locator(".police-state").inner_text()
+        duress.locator("button[data-action=ack]").click()
+        card = desk.locator(f".alarm[data-id='{alarm_id}']")
+        expect(card).to_have_class("alarm state-escalated critical taken", timeout=5000)
+        expect(card.locator(".taken")).to_contain_text(GUARD)
+        assert card.locator(".police-state").inner_text() == police_text
+        doc = _alarm_doc(tmp_path, alarm_id)
+        assert doc["state"] == "escalated" and doc["taken_by"] == GUARD
+        assert len(hotline.deliveries()) == 1  # the police are not recalled
+        taken = page_now(desk)
+        expect(phone.locator(f".alarm[data-id='{alarm_id}'].taken")).to_be_visible(timeout=5000)
+        shot(desk, "desktop-taken")
+        shot(phone, "phone-taken")
+        desk.wait_for_timeout(2500)  # one critical period: the siren must not come back
+        assert sounds(desk, "critical", taken + 300) == []
+
+        # resolving: refused without an outcome, by the page and by the server
+        card.locator("button[data-action=resolve]").click()
+        card.locator(".confirm-resolve").click()
+        expect(card.locator(".resolve-warn")).to_have_text("Chọn một kết quả hoặc ghi chú.")
+        refused = desk.evaluate(
+            "async id => (await fetch('/api/alarms/' + id + '/command', {method: 'POST',"
+            " headers: {'Content-Type': 'application/json',"
+            " 'X-CSRF-Token': (await (await fetch('/api/session')).json()).csrf},"
+            " body: JSON.stringify({action: 'resolve'})})).status", alarm_id)
+        assert refused == 400
+        assert _alarm_doc(tmp_path, alarm_id)["state"] == "escalated"
+        card.locator(".outcome[data-outcome=handled]").click()
+        expect(card.locator(".police-warning")).to_contain_text("Công an đã được gọi")
+        card.locator(".confirm-resolve").click()
+        expect(card).to_be_hidden(timeout=5000)
+        last = _alarm_doc(tmp_path, alarm_id)["history"][-1]
+        assert last["state"] == "resolved" and last["note"] == "Bảo vệ đã xử lý xong"
+
+        # "call the police now": the first tap only arms it
+        escalate = panic.locator("button[data-action=escalate]")
+        escalate.click()
+        expect(escalate).to_have_text("Chạm lần nữa để báo công an")
+        assert len(hotline.deliveries()) == 1
+        escalate.click()
+        assert hotline.wait_for(lambda h: len(h.deliveries()) >= 2, timeout=10)
+        expect(panic.locator(".police.p-sent")).to_be_visible(timeout=5000)
+        history = desk.inner_text("#history")
+        assert "Đường dây nóng công an" in history and "Nút cưỡng ép phòng 2" in history
+        assert "device:" not in history and "http://" not in history
+        assert f"bởi {GUARD}" in history and "Kết thúc: Bảo vệ đã xử lý xong" in history
+        shot(desk, "desktop-history", full_page=True)
+
+
+def _check_phone_layout(page: Any) -> None:
+    """The header under 15 % of the screen; the three action buttons side by side."""
+    header = page.eval_on_selector(".top", "e => e.getBoundingClientRect().height")
+    assert header < 0.15 * PHONE["height"], header
+    tops = page.eval_on_selector_all(".alarm.critical .action[data-action]",
+                                     "bs => bs.map(b => Math.round(b.getBoundingClientRect().top))")
+    assert len(tops) == 3 and len(set(tops)) == 1, tops
+
+
+def test_wall_screen_and_login_delays(tmp_path: Path, broker: Broker, chromium: Any,
+                                      gateway_process: Any) -> None:
+    port = free_port()
+    with HotlineServer(b"bi-mat-duong-day-nong") as hotline:
+        config = site(tmp_path, broker.port, hotline, port)
+        gw = _start(gateway_process, config, tmp_path / "gw.log", port)
+        url = f"http://127.0.0.1:{port}"
+
+        # a page that may not see alarms says so in red
+        blind = _page(chromium, url + "/", PHONE)
+        expect(blind.locator("#access")).to_contain_text("ĐĂNG NHẬP ĐỂ THẤY BÁO ĐỘNG")
+
+        # a wall screen: alarms live, with sound, without a login; it cannot act
+        wall = _page(chromium, f"{url}/display?token={DISPLAY_TOKEN}", DESKTOP)
+        small_wall = _page(chromium, f"{url}/display?token={DISPLAY_TOKEN}", PHONE)
+        expect(wall.locator("#access")).to_contain_text("CHƯA ĐĂNG NHẬP")
+        expect(wall.locator("#no-alarms")).to_be_visible(timeout=5000)
+        before = page_now(wall)
+        _click(gw, "exam-room-3")
+        card = wall.locator(".alarm.untaken")
+        expect(card).to_be_visible(timeout=5000)
+        wait_for_sound(wall, "alarm", before, timeout_ms=3000)
+        assert card.locator(".actions").is_hidden()
+        refused = wall.evaluate(
+            "async id => (await fetch('/api/alarms/' + id + '/command', {method: 'POST',"
+            " headers: {'Content-Type': 'application/json'},"
+            " body: JSON.stringify({action: 'ack'})})).status", card.get_attribute("data-id"))
+        assert refused == 401
+        wall.wait_for_function("() => !document.body.classList.contains('flash')")
+        shot(wall, "desktop-wall")
+        expect(small_wall.locator(".alarm.untaken")).to_be_visible(timeout=5000)
+        small_wall.wait_for_function("() => !document.body.classList.contains('flash')")
+        shot(small_wall, "phone-wall")
+        shot(blind, "phone-logged-out")
+
+        # five wrong passwords, then the right one after the announced delay
+        for _ in range(5):
+            login(blind, "sai-mat-khau")
+            expect(blind.locator("#login-error")).to_have_text(
+                "Sai tên đăng nhập hoặc mật khẩu.", timeout=5000)
+            blind.evaluate("document.getElementById('login-error').textContent = ''")
+        login(blind)
+        expect(blind.locator("#login-error")).to_have_text(
+            "Sai nhiều lần. Chờ 1 giây rồi thử lại.", timeout=5000)
+        blind.wait_for_timeout(1000)  # the delay the page announced
+        login(blind)
+        expect(blind.locator(".alarm.untaken .actions")).to_be_visible(timeout=5000)
+        journal = sqlite3.connect(tmp_path / "var" / "journal.sqlite3")
+        try:
+            failed = journal.execute("SELECT body FROM events WHERE type = 'login_failed'"
+                                     ).fetchall()
+        finally:
+            journal.close()
+        assert len(failed) == 6 and all("sai-mat-khau" not in b for (b,) in failed)

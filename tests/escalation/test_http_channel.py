@@ -399,3 +399,28 @@ def test_the_body_round_trips_and_validates():
         make_request(code="427")
     with pytest.raises(TypeError):
         make_request(press_count=True)
+
+
+def test_delivered_while_asyncios_default_pool_is_full(hotline):
+    """A console login flood once filled asyncio's default thread pool and held the police
+    back for seconds: the channel's POSTs run on threads of its own."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    h = Harness(hotline.url)
+    release = threading.Event()
+
+    async def scenario() -> DeliveryResult:
+        loop = asyncio.get_running_loop()
+        default = ThreadPoolExecutor(1)
+        loop.set_default_executor(default)
+        stuck = loop.run_in_executor(None, release.wait, RUN_LIMIT_S)  # the pool is full
+        try:
+            return await asyncio.wait_for(
+                h.channel.deliver(make_request(), on_attempt=h._on_attempt), 10)
+        finally:
+            release.set()
+            await stuck
+
+    result = asyncio.run(scenario())
+    assert result.delivered and [d.n for d in hotline.deliveries()] == [1]

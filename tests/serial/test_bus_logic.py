@@ -164,3 +164,26 @@ def test_decision_record_is_frozen() -> None:
     with pytest.raises(AttributeError):
         d.record.last_seq = 3  # type: ignore[misc]
     assert replace(d.record, last_seq=3).last_seq == 3
+
+
+def test_newest_seq_takes_the_newer_of_registry_and_journal_across_the_wrap() -> None:
+    from gateway.serialbus.logic import newest_seq
+
+    assert newest_seq(None, None) is None
+    assert newest_seq(5, None) == 5
+    assert newest_seq(None, 7) == 7
+    assert newest_seq(5, 7) == 7
+    assert newest_seq(7, 5) == 7  # the registry saw a later heartbeat
+    assert newest_seq(65534, 2) == 2  # the journal's seq wrapped past 65535
+
+
+def test_accepted_seqs_commits_seq_of_accepted_frames_only() -> None:
+    from gateway.core.events import EventDraft, EventType
+    from gateway.serialbus.logic import AcceptedSeqs
+
+    seqs = AcceptedSeqs()
+    press = EventDraft(EventType.PRESS, "dev1", 0, detail={"node": 3, "seq": 41})
+    assert seqs.process(press).kv == {"node_seq:3": 41}
+    replay = EventDraft(EventType.REJECTED_REPLAY, "dev1", 40, detail={"node": 3, "seq": 40})
+    assert seqs.process(replay).kv == {}
+    assert seqs.process(EventDraft(EventType.PRESS, "gpio-1", 0)).kv == {}

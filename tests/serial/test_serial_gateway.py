@@ -112,6 +112,46 @@ def test_node_press_acked_led_and_published_then_replay_rejected_after_restart(
         sim.stop()
 
 
+def test_replay_rejected_after_a_power_cut_that_kept_the_registry_stale(
+    tmp_path: Path, broker
+) -> None:  # type: ignore[no-untyped-def]
+    """The registry file is written lazily; the seq a keyed node last had accepted is committed
+    with its event, so a power cut before the registry write still rejects the old frame."""
+    sim = BusSimulator([NodeSpec(12, key=KEY)], tmp_path / "bus")
+    sim.start()
+    collector = MqttCollector(broker.port)
+    collector.start("alarmgw/bv-test/events")
+    config = serial_site(tmp_path, broker.port, sim.port)
+    registry_file = tmp_path / "var" / "registry.json"
+    stale: list[bytes] = []
+    try:
+        async def first(gw: Gateway) -> None:
+            await asyncio.to_thread(
+                wait_until, lambda: registry_file.exists() and b'"12"' in registry_file.read_bytes())
+            stale.append(registry_file.read_bytes())  # before any frame was accepted
+            await asyncio.to_thread(sim.press, 12)
+            await asyncio.to_thread(collector.wait_for, lambda ms: [
+                e for e in collector.events("release") if e["device"] == "bed-12"], 10)
+
+        asyncio.run(run_for(config, first))
+        registry_file.write_bytes(stale[0])  # as if the power went before the lazy write
+        old_frames = [f for f in sim.uplink_log() if b",12," in f and b"PRESS" in f]
+
+        async def second(gw: Gateway) -> None:
+            assert gw.serial is not None
+            await asyncio.to_thread(wait_until, lambda: gw.serial.health()["connected"])
+            await asyncio.to_thread(sim.inject, old_frames[0])
+            await asyncio.to_thread(
+                collector.wait_for, lambda ms: collector.events("rejected_replay"), 10)
+
+        asyncio.run(run_for(config, second))
+        assert collector.events("rejected_replay")[0]["device"] == "bed-12"
+        assert len([e for e in collector.events("press") if e["device"] == "bed-12"]) == 1
+    finally:
+        collector.stop()
+        sim.stop()
+
+
 def test_every_frame_carrying_the_battery_updates_the_retained_state(
     tmp_path: Path, broker
 ) -> None:  # type: ignore[no-untyped-def]

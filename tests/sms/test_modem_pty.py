@@ -94,10 +94,12 @@ def status(modem: Modem) -> dict[str, Any]:
 async def test_start_up_sequence_and_status(sim: ModemSimulator) -> None:
     async with running(sim.port) as modem:
         await wait_until(ready(modem))
-        commands = sim.commands()
-        assert commands[:6] == [
+        # the first poll goes on after the modem is ready (registered): wait for all of it
+        polled = {"AT+CREG?", "AT+CEREG?", "AT+CSQ", "AT+CMGL=4"}
+        await wait_until(lambda: polled <= set(sim.commands()))
+        assert sim.commands()[:6] == [
             "AT", "ATE0", "AT+CMEE=2", "AT+CMGF=0", "AT+CNMI=2,1,0,0,0", "AT+CPIN?"]  # fmt: skip
-        assert {"AT+CREG?", "AT+CEREG?", "AT+CSQ", "AT+CMGL=4"} <= set(commands)
+        await wait_until(lambda: status(modem)["rssi_dbm"] is not None)
         s = status(modem)
         assert (s["sim"], s["registered"], s["rat"], s["rssi_dbm"]) == ("READY", True, "lte", -73)
         sim.set_rssi(99)
