@@ -55,7 +55,7 @@ def test_modem_tools_through_the_running_gateway(tmp_path: Path, broker: Broker,
         assert site.faults is not None
         site.faults.sms_from("+84900000000", "hello")
         deadline = time.monotonic() + 15
-        while "hello" not in (out := modem(capsys, path, "inbox")[1]):
+        while "'hello' ->" not in (out := modem(capsys, path, "inbox")[1]):  # journaled
             assert time.monotonic() < deadline, out
             time.sleep(0.2)
         assert "'hello' -> ignored: sender is not a configured police number" in out
