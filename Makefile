@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo demo-police test lint soak bench bundle clean mosquitto chromium systemd-tools
+.PHONY: setup demo demo-police test lint soak bench bundle clean mosquitto chromium systemd-tools report-tools
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -37,11 +37,21 @@ systemd-tools:
 	  (apt-get install -y -qq systemd || sudo apt-get install -y -qq systemd) || \
 	  echo "systemd-analyze unavailable: the unit verification test will be skipped"; }
 
+# the monthly report's PDF: WeasyPrint needs Pango and a font with Vietnamese (DejaVu); its
+# tests read the PDF back with poppler's pdftotext and pdftoppm
+report-tools:
+	@command -v pdftoppm >/dev/null 2>&1 && [ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || \
+	  { echo "installing poppler-utils, pango, DejaVu fonts"; \
+	  (apt-get update -qq || sudo apt-get update -qq) && \
+	  (apt-get install -y -qq poppler-utils libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core || \
+	   sudo apt-get install -y -qq poppler-utils libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core) || \
+	  echo "poppler-utils unavailable: the PDF tests will be skipped"; }
+
 lint: setup
 	$(BIN)/ruff check gateway drivers firmware_stubs simulator receiver tests bench bundle
 	$(BIN)/mypy
 
-test: setup mosquitto chromium systemd-tools lint
+test: setup mosquitto chromium systemd-tools report-tools lint
 	$(BIN)/pytest -q
 
 soak: setup mosquitto

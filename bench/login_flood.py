@@ -22,7 +22,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import gc
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -48,7 +51,8 @@ def console_section(port: int) -> str:
             f'password_hash = "{PasswordHasher().hash("mat-khau-dung-dai-du")}"\n')
 
 
-def run(alarms: int, logins: int) -> tuple[list[float], Counter[str]]:
+def run(alarms: int, logins: int, pauses: Pauses
+        ) -> tuple[list[float], Counter[str]]:
     """Press → hotline seconds per alarm; the flood's answers by status (empty: no flood)."""
     arrivals = Arrivals()
     with ExitStack() as stack:
@@ -69,8 +73,11 @@ def run(alarms: int, logins: int) -> tuple[list[float], Counter[str]]:
                 stdout=subprocess.PIPE, text=True)
         try:
             result = asyncio.run(_run(config, alarms, arrivals, None, before=(
-                _wait_for_flood(console_port) if flood else None)))
+                _wait_for_flood(console_port, pauses))))
         finally:
+            gc.unfreeze()
+            with contextlib.suppress(ValueError):
+                gc.callbacks.remove(pauses.on_gc)
             answers: Counter[str] = Counter()
             if flood is not None:
                 flood.send_signal(signal.SIGINT)
@@ -79,9 +86,39 @@ def run(alarms: int, logins: int) -> tuple[list[float], Counter[str]]:
         return result["hotline"], answers
 
 
-async def _wait_for_flood(port: int) -> None:
+class Pauses:
+    """The event loop's longest lateness (a 10 ms tick) and Python's garbage-collector pauses
+    during a run: where a slow alarm's time went."""
+
+    def __init__(self) -> None:
+        self.loop_late_ms: list[float] = []
+        self.gc_ms: dict[int, list[float]] = {0: [], 1: [], 2: []}
+        self._gc_start = 0.0
+
+    def on_gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._gc_start = time.perf_counter()
+        else:
+            self.gc_ms[info["generation"]].append((time.perf_counter() - self._gc_start) * 1000)
+
+    async def probe(self) -> None:
+        while True:
+            t0 = time.perf_counter()
+            await asyncio.sleep(0.01)
+            self.loop_late_ms.append((time.perf_counter() - t0) * 1000 - 10)
+
+    def summary(self) -> str:
+        load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+        late = sorted(self.loop_late_ms) or [0.0]
+        gcs = ", ".join(f"gen{g} × {len(v)} max {max(v, default=0):.1f} ms"
+                        for g, v in self.gc_ms.items())
+        return (f"event loop late: p99 {percentile(late, 99):.1f} ms, max {late[-1]:.1f} ms; "
+                f"garbage collections: {gcs}; load average {load}")
+
+
+async def _wait_for_flood(port: int, pauses: Pauses | None = None) -> None:
     """Wait until the console answers and the flood client has had a few seconds to fill
-    every pool it can reach."""
+    every pool it can reach; then start watching the loop."""
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         try:
@@ -91,6 +128,11 @@ async def _wait_for_flood(port: int) -> None:
         except OSError:
             await asyncio.sleep(0.1)
     await asyncio.sleep(3)
+    gc.collect()
+    gc.freeze()  # as alarm-gateway run does once the gateway is ready
+    if pauses is not None:
+        gc.callbacks.append(pauses.on_gc)
+        asyncio.get_running_loop().create_task(pauses.probe())
 
 
 async def flood_client(url: str, logins: int) -> Counter[str]:
@@ -142,10 +184,14 @@ def main() -> None:
     print(f"machine: {machine()}")
     print("policy immediate, HTTP only; alarms one at a time, each resolved before the next "
           "press; console on with one operator (production argon2id hash)")
-    quiet, _ = run(args.alarms, 0)
-    print(figures("press → hotline, no logins", quiet), flush=True)
-    flooded, answers = run(args.alarms, args.logins)
+    pauses = Pauses()
+    quiet, _ = run(args.alarms, 0, pauses)
+    print(figures("press → hotline, no logins", quiet))
+    print("  " + pauses.summary(), flush=True)
+    pauses = Pauses()
+    flooded, answers = run(args.alarms, args.logins, pauses)
     print(figures(f"press → hotline, {args.logins} wrong logins in flight", flooded))
+    print("  " + pauses.summary())
     print("console answers during the flood: " + ", ".join(
         f"{k} × {v}" for k, v in sorted(answers.items())))
     ratio = percentile(flooded, 99) / percentile(quiet, 99)

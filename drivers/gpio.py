@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from drivers.debounce import Debouncer, Transition
+from gateway.core.enums import LedState
 from gateway.core.errors import HardwareError
 from gateway.core.events import EventDraft, EventType
 from gateway.core.ports import Clock, EventSink, GpioDevice
@@ -151,15 +152,15 @@ class GpioInputs:
         self._led_state[device] = led
         output = self._leds.get(device)
         if output is not None:
-            if led == 0:
+            if led == LedState.OFF:
                 output.off()
-            elif led == 1:
+            elif led == LedState.RAISED:
                 output.blink(on_time=0.2, off_time=0.2)
             else:
                 output.on()
 
     def led(self, device: str) -> int:
-        return self._led_state.get(device, 0)
+        return self._led_state.get(device, LedState.OFF)
 
     def pin_of(self, device: str) -> int | None:
         dev = next((d for d in self._devices if d.id == device), None)

@@ -13,9 +13,10 @@ import signal
 import sys
 from collections.abc import Callable
 from importlib.metadata import entry_points
+from pathlib import Path
 
 from gateway.core.clock import rfc3339
-from gateway.core.errors import ConfigError, GatewayError
+from gateway.core.errors import CommandError, ConfigError, GatewayError
 from receiver.config import load_config
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -48,6 +49,14 @@ def build_parser() -> argparse.ArgumentParser:
     events.add_argument("--json", action="store_true", help="one JSON event per line")
     events.add_argument("--limit", type=int, default=1000, help="at most this many")
     verb("hash-password", "read a password and print its argon2id hash for [[officers]]", False)
+    report = verb("report", "the month across the hospitals: alarms, police response, link "
+                            "losses, drills (HTML, PDF)")
+    report.add_argument("--month", metavar="YYYY-MM", help="default: the previous month")
+    report.add_argument("-o", "--output", metavar="FILE", type=Path, help="HTML file to write")
+    report.add_argument("--pdf", metavar="FILE", type=Path, help="PDF file to write (A4)")
+    report.add_argument("--out-dir", metavar="DIR", type=Path,
+                        help="write <receiver>-report-<YYYY-MM>.html and .pdf into DIR")
+    report.add_argument("--lang", choices=("vi", "en"), default="vi", help="language (default: vi)")
     for plugin in entry_points(group=PLUGIN_GROUP):
         _VERBS.update(plugin.load()(verb))
     return parser
@@ -61,6 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         for line in exc.lines():
             print(f"{PROG}: config error: {line}", file=sys.stderr)
+        return EXIT_USAGE
+    except CommandError as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except GatewayError as exc:
         if args.debug:
@@ -110,6 +122,13 @@ def cmd_events(args: argparse.Namespace) -> int:
                         limit=args.limit)
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from receiver.report_page import run_station_report
+
+    return run_station_report(load_config(args.config), args.month, args.output, args.pdf,
+                              args.out_dir, args.lang)
+
+
 def cmd_hash_password(args: argparse.Namespace) -> int:
     """Read a password (twice from a terminal, else the first stdin line); print its hash."""
     from receiver.screen.auth import MAX_PASSWORD_CHARS
@@ -154,6 +173,7 @@ _VERBS: dict[str, Callable[[argparse.Namespace], int]] = {
     "check-config": cmd_check_config,
     "events": cmd_events,
     "hash-password": cmd_hash_password,
+    "report": cmd_report,
 }
 
 

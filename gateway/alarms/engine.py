@@ -33,6 +33,7 @@ from gateway.alarms.policy import (
     decide,
 )
 from gateway.config.schema import SiteConfig
+from gateway.core.enums import EntryStatus
 from gateway.core.events import EventDraft, EventType
 from gateway.core.ports import Clock, Indicator, ProcessResult
 
@@ -278,9 +279,13 @@ class AlarmEngine:
             shared -= {x["escalation_id"] for x in alarm.escalations}
             alarm.escalations.extend(dict(e) for e in source.escalations
                                      if e["escalation_id"] in shared)
+            # the raise says which mass alarm it joined (the group's plan predates it)
+            raised = out.follow_ups[index]
+            out.follow_ups[index] = am.with_detail(raised, {**(raised.detail or {}),
+                                                          "mass_group": group_id})
             out.touch(alarm)
             # joining a group already delivered: escalated now, as the members were
-            done = next((e for e in alarm.escalations if e["status"] == "delivered"), None)
+            done = next((e for e in alarm.escalations if e["status"] == EntryStatus.DELIVERED), None)
             if done is not None and alarm.state in (am.RAISED, am.ACKNOWLEDGED):
                 by = f"{done['channel']}:{done['target']}"
                 alarm.move(am.ESCALATED, self._now(out), by)
@@ -346,7 +351,7 @@ class AlarmEngine:
                 continue
             am.fold_attempt(entry, detail)
             out.touch(alarm)
-            if entry["status"] == "delivered" and alarm.state in (am.RAISED, am.ACKNOWLEDGED):
+            if entry["status"] == EntryStatus.DELIVERED and alarm.state in (am.RAISED, am.ACKNOWLEDGED):
                 by = f"{entry['channel']}:{entry['target']}"
                 alarm.move(am.ESCALATED, self._now(out), by)
                 out.follow_ups.append(self._state_draft(alarm, am.ESCALATED, by))

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.core.clock import parse_rfc3339, rfc3339
+from gateway.core.enums import FINAL_STATUSES, AttemptStatus, EntryStatus, LedState
 from gateway.core.events import EventDraft, EventType
 
 RAISED = "raised"
@@ -30,10 +31,9 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 }
 
 #: the LED a device shows for its alarm's state (SPEC §2)
-LEDS = {RAISED: 1, ACKNOWLEDGED: 2, ESCALATED: 3, POLICE_ACKNOWLEDGED: 4, RESOLVED: 0}
-
-#: escalation entry statuses that need no further delivery
-FINAL_STATUSES = frozenset({"delivered", "failed", "superseded"})
+LEDS = {RAISED: LedState.RAISED, ACKNOWLEDGED: LedState.ACKNOWLEDGED,
+        ESCALATED: LedState.ESCALATED, POLICE_ACKNOWLEDGED: LedState.POLICE_ACKNOWLEDGED,
+        RESOLVED: LedState.OFF}
 
 _NAMESPACE = uuid.UUID("6b3f1f4e-3c1e-5d7a-9a55-0b1d2e3f4a5b")
 
@@ -92,9 +92,11 @@ class Alarm:
 
     def escalation_pending(self) -> bool:
         """True while a decided escalation has not been delivered on any channel yet."""
-        live = [e for e in self.escalations if e["status"] not in ("superseded", "standby")]
-        return bool(live) and not any(e["status"] == "delivered" for e in live) and not all(
-            e["status"] == "failed" for e in live
+        idle = (EntryStatus.SUPERSEDED, EntryStatus.STANDBY)
+        live = [e for e in self.escalations if e["status"] not in idle]
+        delivered = any(e["status"] == EntryStatus.DELIVERED for e in live)
+        return bool(live) and not delivered and not all(
+            e["status"] == EntryStatus.FAILED for e in live
         )
 
     def entry(self, esc_id: str) -> dict[str, Any] | None:
@@ -159,6 +161,9 @@ class Alarm:
 
 _STORED = ("id", "code", "device", "ward", "room", "type", "drill", "raised_at", "state",
            "press_count", "escalate_at", "rounds", "group", "taken_by", "taken_at")
+#: attempt statuses that record a decision, not a try: they do not count as attempts
+_NOT_AN_ATTEMPT = frozenset({AttemptStatus.ACTIVATED, AttemptStatus.SUPERSEDED,
+                             AttemptStatus.RATE_LIMITED})
 _PUBLIC_ENTRY = ("escalation_id", "channel", "target", "status", "attempts", "delivered_at")
 
 
@@ -189,7 +194,8 @@ def _public_entry(entry: dict[str, Any]) -> dict[str, Any]:
     return {k: entry.get(k) for k in _PUBLIC_ENTRY}
 
 
-def new_entry(esc_id: str, channel: str, target: str, status: str = "pending") -> dict[str, Any]:
+def new_entry(esc_id: str, channel: str, target: str,
+              status: EntryStatus = EntryStatus.PENDING) -> dict[str, Any]:
     """An ``escalations[]`` item; ``standby`` marks an SMS held back for fallback."""
     return {"escalation_id": esc_id, "channel": channel, "target": target, "status": status,
             "attempts": 0, "delivered_at": None}
@@ -207,17 +213,17 @@ def next_code(taken: set[str], seed: int) -> str:
 def fold_attempt(entry: dict[str, Any], detail: dict[str, Any]) -> None:
     """Fold one ``escalation_attempt`` into an ``escalations[]`` entry."""
     status = str(detail.get("status"))
-    if entry["status"] == "delivered":
+    if entry["status"] == EntryStatus.DELIVERED:
         return
-    if status in ("delivered", "failed", "superseded"):
-        entry["status"] = status
-    elif status == "activated":
-        entry["status"] = "pending"
-    elif status != "rate_limited":
-        entry["status"] = "retrying" if detail.get("will_retry") else entry["status"]
-    if status not in ("activated", "superseded", "rate_limited"):
+    if status in FINAL_STATUSES:
+        entry["status"] = EntryStatus(status)
+    elif status == AttemptStatus.ACTIVATED:
+        entry["status"] = EntryStatus.PENDING
+    elif status != AttemptStatus.RATE_LIMITED:
+        entry["status"] = EntryStatus.RETRYING if detail.get("will_retry") else entry["status"]
+    if status not in _NOT_AN_ATTEMPT:
         entry["attempts"] = int(entry.get("attempts") or 0) + 1
-    if status == "delivered":
+    if status == AttemptStatus.DELIVERED:
         entry["delivered_at"] = detail.get("delivered_at")
 
 

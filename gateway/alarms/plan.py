@@ -12,6 +12,7 @@ from typing import Any
 from gateway.alarms.model import Alarm, escalation_id, new_entry
 from gateway.config.schema import SiteConfig
 from gateway.core.clock import rfc3339
+from gateway.core.enums import Channel, EntryStatus
 from gateway.core.redact import redact_url
 
 
@@ -72,9 +73,10 @@ def apply_plan(plan: dict[str, Any], alarm: Alarm) -> None:
     """Record the plan's deliveries in ``alarm.escalations``; in ``fallback`` mode an SMS
     waits as ``standby`` until HTTP fails or runs out of time."""
     fallback = plan["delivery"] == "fallback" and any(
-        d["channel"] == "http" for d in plan["deliveries"])
+        d["channel"] == Channel.HTTP for d in plan["deliveries"])
     for d in plan["deliveries"]:
         if alarm.entry(d["escalation_id"]) is None:
-            status = "standby" if fallback and d["channel"] == "sms" else "pending"
+            held = fallback and d["channel"] == Channel.SMS
+            status = EntryStatus.STANDBY if held else EntryStatus.PENDING
             alarm.escalations.append(new_entry(d["escalation_id"], d["channel"], d["target"],
                                                status))

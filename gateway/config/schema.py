@@ -278,6 +278,19 @@ class HomeAssistant(_Strict):
     discovery_prefix: str = Field(default="homeassistant", pattern=r"^[A-Za-z0-9_/-]{1,64}$")
 
 
+class Drills(_Strict):
+    """The site's drill target, which the monthly report holds each ward to."""
+
+    per_ward_per_month: int = Field(default=1, ge=0, le=100)  # 0: no target
+
+
+class Report(_Strict):
+    """The monthly report (``alarm-gateway report``)."""
+
+    sms_part_price: float = Field(default=0, ge=0)  # per SMS part, in ``currency``; 0: not shown
+    currency: str = Field(default="VND", min_length=1, max_length=8)
+
+
 class SiteConfig(_Strict):
     """The whole file. ``source`` is where it was read from (set by :func:`load_config`)."""
 
@@ -294,6 +307,8 @@ class SiteConfig(_Strict):
     messages: Messages = Messages()
     console: Console | None = None
     homeassistant: HomeAssistant = HomeAssistant()
+    drills: Drills = Drills()
+    report: Report = Report()
     simulation: bool = False
     base_dir: str = "."
 

@@ -4,8 +4,9 @@ An *operator* has a session (``sessions``): sees everything and may act. A *disp
 and hears everything live but may not act: a page from one of ``display_addresses``, or
 one that opened ``/display?token=…`` with the token of ``display_token_file`` (it then
 holds a cookie derived from that token; changing the token ends every such screen).
-Failed logins are counted and journaled as ``login_failed`` events (at most
-:data:`JOURNAL_PER_MINUTE` a minute, the rest counted in the next one's ``suppressed``),
+Failed logins are counted, logged and journaled as ``login_failed`` events (at most
+:data:`JOURNAL_PER_MINUTE` a minute, the rest counted in the next one's ``suppressed``: a
+flood of them must not cost the gateway a log line each),
 never with the password tried, and with the name only when it is a configured operator's
 (a name field sometimes receives a password).
 """
@@ -104,10 +105,12 @@ class LoginJournal:
         (``throttled``, ``busy``) login."""
         field = {"throttled": "throttled", "busy": "busy"}.get(reason, "failed")
         setattr(self.counters, field, getattr(self.counters, field) + 1)
-        log.warning("event=console_login_refused reason=%s user=%r address=%s attempts=%d",
-                    reason, user, address, attempts)
         suppressed = self._admit()
-        if suppressed is None or self._sink is None:
+        if suppressed is None:
+            return  # counted; the next admitted line says how many were left out
+        log.warning("event=console_login_refused reason=%s user=%r address=%s attempts=%d "
+                    "suppressed=%d", reason, user, address, attempts, suppressed)
+        if self._sink is None:
             return
         detail: dict[str, Any] = {"reason": reason, "user": user, "address": address,
                                   "attempts": attempts, "suppressed": suppressed}

@@ -12,14 +12,18 @@ import asyncio
 import functools
 import getpass
 import hashlib
+import multiprocessing
+import os
 import secrets
 import sys
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from gateway.config.schema import ConsoleUser
+from gateway.console import argon2_worker
 
 MAX_PASSWORD_CHARS = 256
 
@@ -51,27 +55,38 @@ class Accounts:
 
     def verify(self, name: str, password: str) -> bool:
         """True when ``name`` is configured and ``password`` matches its hash."""
-        stored = self._hashes.get(name)
+        stored, known = self.hash_to_check(name)
         try:
-            self._hasher.verify(stored or _dummy_hash(), password)
+            self._hasher.verify(stored, password)
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
-        return stored is not None
+        return known
+
+    def hash_to_check(self, name: str) -> tuple[str, bool]:
+        """The hash a password for ``name`` is checked against (a dummy one for an unknown
+        name, so both answers take as long), and whether ``name`` is configured."""
+        stored = self._hashes.get(name)
+        return (stored, True) if stored is not None else (_dummy_hash(), False)
 
 
 class PasswordChecks:
     """argon2 verification on the console's own small, bounded pool.
 
-    Each check costs ~65 MiB and ~0.2 s of one core (argon2-cffi's defaults). They run on
-    ``workers`` threads of their own (never asyncio's default pool, never the hotline's or
-    the serial bus's), and at most ``waiting`` more may queue: past that :meth:`verify`
-    answers None at once ("busy, try again"), so a login flood costs at most ``workers``
-    cores and a bounded queue, and the alarm path keeps its own threads and the loop.
+    Each check costs ~65 MiB and ~0.2 s of every core it can use (argon2-cffi's defaults,
+    4 lanes). They run in ``workers`` processes of their own, started with ``spawn`` and
+    ``nice``-d (:mod:`gateway.console.argon2_worker`), so the kernel runs the gateway's
+    event loop first; ``isolated=False`` uses threads instead (cheap hashes in tests). At
+    most ``waiting`` more may queue: past that :meth:`admit` says no at once ("busy, try
+    again"), so a login flood costs a bounded queue and low-priority CPU, and the alarm
+    path keeps the loop and its own threads.
     """
 
-    def __init__(self, accounts: Accounts, *, workers: int = 1, waiting: int = 4) -> None:
+    def __init__(self, accounts: Accounts, *, workers: int = 1, waiting: int = 4,
+                 isolated: bool = True) -> None:
         self._accounts = accounts
-        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="console-argon2")
+        self._workers = workers
+        self._isolated = isolated
+        self._pool: Executor | None = None
         self._slots = workers + waiting
         self._busy = 0
         self.refused = 0
@@ -86,14 +101,42 @@ class PasswordChecks:
 
     async def verify(self, name: str, password: str) -> bool:
         """Check a password in the pool; call only after :meth:`admit` returned True."""
+        loop = asyncio.get_running_loop()
         try:
-            return await asyncio.get_running_loop().run_in_executor(
-                self._pool, self._accounts.verify, name, password)
+            if not self._isolated:
+                return await loop.run_in_executor(self._executor(), self._accounts.verify,
+                                                  name, password)
+            stored, known = self._accounts.hash_to_check(name)
+            try:
+                ok = await loop.run_in_executor(self._executor(), argon2_worker.verify,
+                                                stored, password)
+            except BrokenProcessPool:  # the worker died (out of memory, killed): a new one
+                self._pool = None
+                raise
+            return ok and known
         finally:
             self._busy -= 1
 
+    def warm(self) -> None:
+        """Start the worker now (at start-up), not on the first login: a spawned process
+        takes a moment to import argon2, longer on a busy machine."""
+        self._executor().submit(int)
+
+    def _executor(self) -> Executor:
+        if self._pool is None:
+            if self._isolated:
+                self._pool = ProcessPoolExecutor(
+                    self._workers, mp_context=multiprocessing.get_context("spawn"),
+                    initializer=argon2_worker.lower_priority, initargs=(os.getpid(),))
+            else:
+                self._pool = ThreadPoolExecutor(self._workers,
+                                                thread_name_prefix="console-argon2")
+        return self._pool
+
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
 
 
 def hash_password(password: str) -> str:

@@ -9,8 +9,10 @@ full), then stores the session durably before its cookie is sent.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
+import random
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +30,8 @@ COOKIE = "alarmgw_console"
 CSRF_HEADER = "X-CSRF-Token"
 DISPLAY_COOKIE = "alarmgw_display"
 DISPLAY_COOKIE_S = 10 * 365 * 86400  # a wall screen stays one until its token changes
-DISPLAY_ACCOUNT = "#display"  # the throttle's account name for display-token attempts
+DISPLAY_ACCOUNT = "#display"
+HOLD_S = 1.0  # a refused login waits this long (at most) before its answer  # the throttle's account name for display-token attempts
 
 
 @dataclass
@@ -52,9 +55,19 @@ class Viewer:
 
 
 class LoginRoutes:
-    def __init__(self, auth: Auth, *, secure: bool) -> None:
+    """``hold_s``: a refused login (429, 503) is answered only after about this long (or the
+    delay, if shorter), so a flood of parallel requests costs the event loop at most one
+    answer per connection per ``hold_s``, not one per round trip; the alarm path shares
+    that loop."""
+
+    def __init__(self, auth: Auth, *, secure: bool, hold_s: float = HOLD_S) -> None:
         self.auth = auth
         self.secure = secure
+        self.hold_s = hold_s
+
+    def _hold(self) -> float:
+        """``hold_s`` ± 50 %: held answers to a flood come back spread out, not in bursts."""
+        return self.hold_s * (0.5 + random.random())
 
     def add_to(self, app: web.Application) -> None:
         app.router.add_post("/api/login", self.login)
@@ -100,11 +113,13 @@ class LoginRoutes:
         if wait:
             await auth.journal.refused("throttled", user=user, address=address,
                                        attempts=auth.throttle.attempts(name, address))
+            await asyncio.sleep(min(wait, self._hold()))
             return error(429, "too many failed logins; try again shortly",
-                         retry_after=math.ceil(wait))
+                         retry_after=math.ceil(max(1.0, wait - self.hold_s)))
         if not auth.checks.admit():
             await auth.journal.refused("busy", user=user, address=address,
                                        attempts=auth.throttle.attempts(name, address))
+            await asyncio.sleep(self._hold())
             return error(503, "busy checking other logins; try again", retry_after=1)
         if not await auth.checks.verify(name, password):
             await auth.journal.refused("wrong_password", user=user, address=address,

@@ -37,6 +37,7 @@ from aiohttp import web
 from gateway.console.feed import LiveFeed, Message
 from gateway.console.http import MAX_BODY, error, json_body, secure_headers, sse
 from gateway.console.login import CSRF_HEADER, Auth, LoginRoutes, Viewer
+from gateway.core.enums import EntryStatus
 
 log = logging.getLogger(__name__)
 
@@ -197,7 +198,8 @@ def police_called(doc: dict[str, Any]) -> bool:
     is over: ``escalated``/``police_acknowledged``, or an escalation under way."""
     if doc.get("state") in ("escalated", "police_acknowledged"):
         return True
-    return any(e.get("status") not in ("superseded", "standby", "failed")
+    return any(e.get("status") not in (EntryStatus.SUPERSEDED, EntryStatus.STANDBY,
+                                       EntryStatus.FAILED)
                for e in doc.get("escalations") or [])
 
 

@@ -37,6 +37,7 @@ class ConsoleServer:
     async def run(self) -> None:
         host, port = split_listen(self.settings.listen)
         self.app.feed.start()
+        self.app.auth.checks.warm()
         if not len(self.app.auth.accounts):
             log.warning("event=console_no_users hint=%r",
                         "add [[console.users]] (alarm-gateway hash-password)")

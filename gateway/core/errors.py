@@ -32,3 +32,7 @@ class HardwareError(GatewayError, OSError):
 
 class CommandError(GatewayError, ValueError):
     """A command (MQTT, control socket, web console) is malformed or impossible."""
+
+
+class MissingExtraError(GatewayError, ImportError):
+    """An optional feature's packages are not installed; the message names the extra."""

@@ -68,8 +68,8 @@ class InputSource(Protocol):
 class Indicator(Protocol):
     """Something that shows staff the alarm's progress: a node's LED, a GPIO LED.
 
-    LED states (SPEC §2): 0 idle, 1 alarm received, 2 security acknowledged,
-    3 police notified, 4 police acknowledged.
+    LED states (SPEC §2) are :class:`gateway.core.enums.LedState`: 0 idle, 1 alarm
+    received, 2 security acknowledged, 3 police notified, 4 police acknowledged.
     """
 
     def set_led(self, device: str, led: int) -> None: ...
@@ -131,3 +131,33 @@ class SmsHandler(Protocol):
 
     def __call__(self, sender: str, text: str, received_at: float, *,
                  numeric: bool) -> Awaitable[None] | None: ...
+
+
+class FrameLike(Protocol):
+    """A decoded serial-bus frame as the bus logic sees it (``drivers.frames.Frame`` fits)."""
+
+    @property
+    def node(self) -> int: ...
+    @property
+    def seq(self) -> int: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def value(self) -> int: ...
+    @property
+    def batt_mv(self) -> int: ...
+
+
+class SmsSender(Protocol):
+    """The modem as the dispatcher needs it: send one text, raise on failure."""
+
+    async def send_sms(self, number: str, text: str) -> Any: ...
+
+
+class KvJournal(Protocol):
+    """The part of the journal durable counters need (the DC-09 sequences): read ``kv``
+    documents by prefix, commit a ``gateway.journal.store.Batch``."""
+
+    def kv_all(self, prefix: str) -> dict[str, Any]: ...
+
+    async def commit(self, batch: Any) -> Any: ...

@@ -17,20 +17,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.alarms.engine import AlarmEngine
-from gateway.alarms.model import FINAL_STATUSES
 from gateway.core.backoff import Backoff
 from gateway.core.clock import rfc3339
+from gateway.core.enums import FINAL_STATUSES, AttemptStatus, EntryStatus, RunOutcome
 from gateway.core.events import EventDraft, EventType
 from gateway.core.ports import Clock, EventSink
 from gateway.core.redact import redact_url
 from gateway.escalation.outbound import Outbound
-from gateway.escalation.wire import classify_status
+from gateway.escalation.wire import Verdict, classify_status
 
 log = logging.getLogger(__name__)
 
 Sleep = Callable[[float], Awaitable[Any]]
 #: between failed sends of one SMS: 1 s, doubling, at most a minute (no jitter: one modem)
 RESEND = Backoff(first_s=1.0, cap_s=60.0)
+#: the ``escalation_attempt`` status an HTTP answer's verdict is journaled as
+ATTEMPT_STATUS = {Verdict.DELIVERED: AttemptStatus.DELIVERED,
+                  Verdict.PERMANENT: AttemptStatus.FAILED, Verdict.RETRY: AttemptStatus.RETRYING}
 
 
 class Reporter:
@@ -50,9 +53,9 @@ class Reporter:
                 return entry
         return None
 
-    def status(self, plan: dict[str, Any], d: dict[str, Any]) -> str | None:
+    def status(self, plan: dict[str, Any], d: dict[str, Any]) -> EntryStatus | None:
         entry = self.entry(plan, d)
-        return entry["status"] if entry else None
+        return EntryStatus(entry["status"]) if entry else None
 
     def attempts(self, plan: dict[str, Any], d: dict[str, Any]) -> int:
         entry = self.entry(plan, d)
@@ -63,8 +66,9 @@ class Reporter:
         alarms = [self._engine.get(a) for a in plan["alarms"]]
         return self.status(plan, d) not in FINAL_STATUSES and any(a and a.open for a in alarms)
 
-    async def attempt(self, plan: dict[str, Any], d: dict[str, Any], attempt: int, status: str,
-                      will_retry: bool, **extra: Any) -> None:
+    async def attempt(self, plan: dict[str, Any], d: dict[str, Any], attempt: int,
+                      status: AttemptStatus, *, will_retry: bool, **extra: Any) -> None:
+        """Journal one ``escalation_attempt`` (``extra``: its further detail fields)."""
         detail = {"escalation_id": d["escalation_id"], "channel": d["channel"],
                   "target": d["target"], "attempt": attempt, "status": status,
                   "will_retry": will_retry, "alarms": list(plan["alarms"])}
@@ -108,36 +112,36 @@ class HttpRunner:
         self.pause_s = pause_s
 
     async def deliver(self, plan: dict[str, Any], d: dict[str, Any],
-                      deadline_s: float | None) -> str:
+                      deadline_s: float | None) -> RunOutcome:
         """``delivered``, ``refused`` (permanent 4xx), ``late`` (``deadline_s`` seconds from
         now passed, still owed) or ``closed`` (nothing owed any more)."""
         clock = self._reporter.clock
         deadline = None if deadline_s is None else clock.monotonic() + deadline_s
         source, channel = self.route(d["target"])
         if channel is None:
-            await self._reporter.attempt(plan, d, 0, "failed", False,
+            await self._reporter.attempt(plan, d, 0, AttemptStatus.FAILED, will_retry=False,
                                          error="no HTTP channel for this URL any more")
-            return "refused"
+            return RunOutcome.REFUSED
         request = self._outbound.request(plan, d["escalation_id"])
         done = [self._reporter.attempts(plan, d)]
         while self._reporter.still_owed(plan, d):
             remaining = None if deadline is None else deadline - clock.monotonic()
             if remaining is not None and remaining <= 0:
-                return "late"
+                return RunOutcome.LATE
             result = await channel.deliver(
                 request, on_attempt=self._reporting(plan, d, done, deadline),
                 deadline_s=remaining)
             if result.delivered:
                 await self._reporter.trouble_off(source)
-                return "delivered"
+                return RunOutcome.DELIVERED
             reason = f"{source}: {result.detail}"
             await self._reporter.trouble_on(source, reason)
             if result.permanent_failure:
-                return "refused"
+                return RunOutcome.REFUSED
             if result.deadline_exceeded:
-                return "late"
+                return RunOutcome.LATE
             await self._sleep(self._pause(deadline))
-        return "closed"
+        return RunOutcome.CLOSED
 
     def route(self, target: str) -> tuple[str, Any]:
         """``(trouble source, channel)`` for a delivery's URL: a configured police
@@ -161,15 +165,16 @@ class HttpRunner:
                    ) -> Callable[[int, int | str, bool, float], Awaitable[None]]:
         async def on_attempt(n: int, label: int | str, retry: bool, delay: float) -> None:
             done[0] += 1
-            verdict = classify_status(label) if isinstance(label, int) else "retry"
-            status = {"delivered": "delivered", "permanent": "failed"}.get(verdict, "retrying")
+            verdict = classify_status(label) if isinstance(label, int) else Verdict.RETRY
+            status = ATTEMPT_STATUS[verdict]
             extra: dict[str, Any] = {"http_status": label if isinstance(label, int) else None,
                                      "error": None if isinstance(label, int) else label}
-            if status == "delivered":
+            if status is AttemptStatus.DELIVERED:
                 extra["delivered_at"] = rfc3339(self._reporter.clock.wall())
-            if status == "retrying":
+            if status is AttemptStatus.RETRYING:
                 extra["retry_in_s"] = round(delay if retry else self._pause(deadline), 3)
-            await self._reporter.attempt(plan, d, done[0], status, status == "retrying", **extra)
+            await self._reporter.attempt(plan, d, done[0], status,
+                                         will_retry=status is AttemptStatus.RETRYING, **extra)
         return on_attempt
 
 
@@ -206,7 +211,8 @@ class SmsRunner:
                 if wait > 0:
                     if not limited:
                         limited = True
-                        await self._reporter.attempt(plan, d, 0, "rate_limited", True,
+                        await self._reporter.attempt(plan, d, 0, AttemptStatus.RATE_LIMITED,
+                                                     will_retry=True,
                                                      retry_in_s=round(wait, 3))
                     await self._sleep(wait)
                     continue
@@ -223,17 +229,21 @@ class SmsRunner:
         attempt = self._reporter.attempts(plan, d) + 1
         text = self._outbound.sms_text(plan, d["escalation_id"], attempt)
         try:
-            await self.sender.send_sms(d["target"], text)
+            refs = await self.sender.send_sms(d["target"], text)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"[:200]
-            await self._reporter.attempt(plan, d, attempt, "error", True, error=error)
+            await self._reporter.attempt(plan, d, attempt, AttemptStatus.ERROR, will_retry=True,
+                                         error=error)
             await self._reporter.trouble_on("modem", f"SMS to {d['target']} failed: {error}")
             return False
         lane.last_sent = self._clock.monotonic()
         self.sent += 1
-        await self._reporter.attempt(plan, d, attempt, "delivered", False,
-                                     delivered_at=rfc3339(self._clock.wall()))
+        # the modem returns one network reference per part: the parts are what the
+        # operator bills (the monthly report's SMS cost)
+        parts = {"parts": len(refs)} if isinstance(refs, list) and refs else {}
+        await self._reporter.attempt(plan, d, attempt, AttemptStatus.DELIVERED, will_retry=False,
+                                     delivered_at=rfc3339(self._clock.wall()), **parts)
         await self._reporter.trouble_off("modem")
         return True

@@ -13,18 +13,23 @@ same escalation ids are reused. Rationale: ``docs/alarms.md``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Any
 
 from gateway.alarms.engine import AlarmEngine
-from gateway.alarms.model import FINAL_STATUSES
 from gateway.config.schema import SiteConfig
 from gateway.core.clock import parse_rfc3339
+from gateway.core.enums import (
+    FINAL_STATUSES,
+    AttemptStatus,
+    Channel,
+    EntryStatus,
+    RunOutcome,
+)
 from gateway.core.events import Event, EventDraft, EventType
-from gateway.core.ports import Clock, EventSink, SmsHandler
+from gateway.core.ports import Clock, EventSink, SmsHandler, SmsSender
 from gateway.escalation.delivery import HttpRunner, Reporter, SmsRunner
 from gateway.escalation.outbound import Outbound
 from gateway.journal.store import Journal, Subscription
@@ -32,12 +37,6 @@ from gateway.journal.store import Journal, Subscription
 log = logging.getLogger(__name__)
 
 CONSUMER = "escalation"
-
-
-class SmsSender(Protocol):
-    """The modem as the dispatcher needs it: send one text, raise on failure."""
-
-    async def send_sms(self, number: str, text: str) -> Any: ...
 
 
 class Dispatcher:
@@ -106,10 +105,11 @@ class Dispatcher:
                 sub.advance(self._low_water())
         finally:
             self._journal.remove_listener(wake.set)
-            for task in list(self._inflight.values()):
+            jobs = list(self._inflight.values())
+            for task in jobs:
                 task.cancel()
-            with contextlib.suppress(BaseException):
-                await asyncio.gather(*self._inflight.values(), return_exceptions=True)
+            if jobs:  # let each job unwind; a second cancel of this task still propagates
+                await asyncio.wait(jobs)
             sub.close()
             self._sub = None
 
@@ -141,12 +141,12 @@ class Dispatcher:
         if plan.get("mass"):
             await self._supersede(plan)
         todo = [d for d in plan["deliveries"] if self._status(plan, d) not in FINAL_STATUSES]
-        http = [d for d in todo if d["channel"] == "http"]
-        sms = [d for d in todo if d["channel"] == "sms"]
+        http = [d for d in todo if d["channel"] == Channel.HTTP]
+        sms = [d for d in todo if d["channel"] == Channel.SMS]
         fallback = plan["delivery"] == "fallback" and http and self.http is not None
         async with asyncio.TaskGroup() as tg:
             for d in todo:
-                if d["channel"] == "dc09":  # a centre is always told at once
+                if d["channel"] == Channel.DC09:  # a centre is always told at once
                     tg.create_task(self._dc09(plan, d))
             if fallback:
                 tg.create_task(self._fallback(plan, http, sms, tg))
@@ -160,20 +160,20 @@ class Dispatcher:
                         sms: list[dict[str, Any]], tg: asyncio.TaskGroup) -> None:
         """HTTP first (every URL at once); SMS once none of them was delivered within
         the time (each refused or late)."""
-        standby = [d for d in sms if self._status(plan, d) == "standby"]
+        standby = [d for d in sms if self._status(plan, d) == EntryStatus.STANDBY]
         if standby:
             left = self._fallback_left(plan)
             outcomes = await asyncio.gather(*(self._http(plan, d, left) for d in http))
-            if any(o in ("delivered", "closed") for o in outcomes):
+            if any(o in (RunOutcome.DELIVERED, RunOutcome.CLOSED) for o in outcomes):
                 for d, outcome in zip(http, outcomes, strict=True):
-                    if outcome == "late":
+                    if outcome is RunOutcome.LATE:
                         tg.create_task(self._http(plan, d, None))
                 return
             for d in standby:
-                await self.reporter.attempt(plan, d, 0, "activated", False,
+                await self.reporter.attempt(plan, d, 0, AttemptStatus.ACTIVATED, will_retry=False,
                                             note=f"HTTP {'/'.join(sorted(set(outcomes)))}")
             for d, outcome in zip(http, outcomes, strict=True):
-                if outcome == "late":
+                if outcome is RunOutcome.LATE:
                     tg.create_task(self._http(plan, d, None))
         else:
             for d in http:
@@ -197,37 +197,41 @@ class Dispatcher:
         return min(limit, max(0.0, limit - elapsed))
 
     async def _http(self, plan: dict[str, Any], d: dict[str, Any],
-                    deadline_s: float | None) -> str:
+                    deadline_s: float | None) -> RunOutcome:
         if self.http is None:
-            await self.reporter.attempt(plan, d, 0, "failed", False, error="no HTTP channel")
-            return "failed"
+            await self.reporter.attempt(plan, d, 0, AttemptStatus.FAILED, will_retry=False,
+                                        error="no HTTP channel")
+            return RunOutcome.FAILED
         return await self.http.deliver(plan, d, deadline_s)
 
     async def _sms(self, plan: dict[str, Any], d: dict[str, Any]) -> None:
         if self.sms is None:
-            await self.reporter.attempt(plan, d, 0, "failed", False, error="no modem")
+            await self.reporter.attempt(plan, d, 0, AttemptStatus.FAILED, will_retry=False,
+                                        error="no modem")
             return
         await self.sms.deliver(plan, d)
 
     async def _dc09(self, plan: dict[str, Any], d: dict[str, Any]) -> None:
         if self.dc09 is None:
-            await self.reporter.attempt(plan, d, 0, "failed", False, error="no DC-09 channel")
+            await self.reporter.attempt(plan, d, 0, AttemptStatus.FAILED, will_retry=False,
+                                        error="no DC-09 channel")
             return
         await self.dc09.deliver(plan, d)
 
     async def _supersede(self, plan: dict[str, Any]) -> None:
         """A combined escalation replaces its members' SMS not yet sent: one SMS per
         number for the whole mass alarm."""
-        numbers = {d["target"] for d in plan["deliveries"] if d["channel"] == "sms"}
+        numbers = {d["target"] for d in plan["deliveries"] if d["channel"] == Channel.SMS}
         ours = {d["escalation_id"] for d in plan["deliveries"]}
         for alarm_id in plan["alarms"]:
             alarm = self._engine.get(alarm_id)
             for entry in list(alarm.escalations) if alarm else []:
-                if (entry["channel"] == "sms" and entry["target"] in numbers
+                if (entry["channel"] == Channel.SMS and entry["target"] in numbers
                         and entry["escalation_id"] not in ours
                         and entry["status"] not in FINAL_STATUSES):
                     await self.reporter.attempt(
-                        {"alarms": [alarm_id]}, entry, 0, "superseded", False,
+                        {"alarms": [alarm_id]}, entry, 0, AttemptStatus.SUPERSEDED,
+                        will_retry=False,
                         note=f"combined into mass alarm {plan['key']}")
 
     def _status(self, plan: dict[str, Any], d: dict[str, Any]) -> str | None:

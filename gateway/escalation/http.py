@@ -36,6 +36,9 @@ from gateway.escalation.wire import (
     DeliveryResult,
     EscalationRequest,
     RetryPolicy,
+    Stop,
+    StopReason,
+    Verdict,
     parse_retry_after,
     signed_headers,
 )
@@ -165,13 +168,15 @@ class HttpChannel:
             attempt += 1
             remaining = None if deadline_s is None else deadline_s - self._elapsed(started)
             outcome = await self._attempt_async(url, body, request.escalation_id, remaining)
-            if outcome.verdict != "retry":
-                await _report(on_attempt, attempt, outcome.label, False, 0.0)
+            if outcome.verdict is not Verdict.RETRY:
+                await _report(on_attempt, attempt, outcome.label, will_retry=False, delay_s=0.0)
                 return self._finish(outcome, attempt)
             retry_after = parse_retry_after(outcome.retry_after, self._clock.wall())
             delay = self.policy.delay_s(attempt, retry_after, self._rand())
-            stop = self._stop_reason(attempt, delay, started, deadline_s)
-            await _report(on_attempt, attempt, outcome.label, stop is None, 0.0 if stop else delay)
+            stop = self.policy.stop(attempt, elapsed_s=self._elapsed(started), delay_s=delay,
+                                    deadline_s=deadline_s)
+            await _report(on_attempt, attempt, outcome.label, will_retry=stop is None,
+                          delay_s=0.0 if stop else delay)
             if stop is not None:
                 return self._give_up(outcome, attempt, stop)
             await self._sleep(delay)
@@ -210,31 +215,24 @@ class HttpChannel:
     def _elapsed(self, started: float) -> float:
         return self._clock.monotonic() - started
 
-    def _stop_reason(
-        self, attempt: int, delay: float, started: float, deadline_s: float | None
-    ) -> str | None:
-        if self.policy.exhausted(attempt):
-            return f"gave up after {attempt} attempt{'s' if attempt > 1 else ''}"
-        if deadline_s is not None and self._elapsed(started) + delay >= deadline_s:
-            return f"not delivered within {deadline_s:g} s"
-        return None
-
     def _finish(self, outcome: AttemptOutcome, attempt: int) -> DeliveryResult:
         status = outcome.status
-        if outcome.verdict == "delivered":
+        if outcome.verdict is Verdict.DELIVERED:
             at = rfc3339(self._clock.wall())
             self._state.update(consecutive_failures=0, last=status, delivered_at=at)
-            return DeliveryResult(True, False, status, attempt, f"HTTP {status}", at)
+            return DeliveryResult(delivered=True, permanent_failure=False, status=status,
+                                  attempts=attempt, detail=f"HTTP {status}", delivered_at=at)
         self._note_failure(outcome)
         detail = f"HTTP {status} refused: {outcome.excerpt}".rstrip(": ")
-        return DeliveryResult(False, True, status, attempt, detail)
+        return DeliveryResult(delivered=False, permanent_failure=True, status=status,
+                              attempts=attempt, detail=detail)
 
-    def _give_up(self, outcome: AttemptOutcome, attempt: int, reason: str) -> DeliveryResult:
+    def _give_up(self, outcome: AttemptOutcome, attempt: int, stop: Stop) -> DeliveryResult:
         self._note_failure(outcome)
         last = f"HTTP {outcome.status}" if outcome.status is not None else str(outcome.error)
-        deadline = reason.startswith("not delivered")
-        return DeliveryResult(False, False, outcome.status, attempt, f"{reason}; last: {last}",
-                              deadline_exceeded=deadline)
+        return DeliveryResult(delivered=False, permanent_failure=False, status=outcome.status,
+                              attempts=attempt, detail=f"{stop.text}; last: {last}",
+                              deadline_exceeded=stop.reason is StopReason.LATE)
 
     def _note_failure(self, outcome: AttemptOutcome) -> None:
         failures = int(self._state["consecutive_failures"]) + 1
@@ -253,11 +251,12 @@ class HttpChannel:
 
 
 async def _report(
-    callback: AttemptCallback | None, attempt: int, label: int | str, retry: bool, delay: float
+    callback: AttemptCallback | None, attempt: int, label: int | str, *, will_retry: bool,
+    delay_s: float,
 ) -> None:
     if callback is None:
         return
-    result = callback(attempt, label, retry, delay)
+    result = callback(attempt, label, will_retry, delay_s)
     if inspect.isawaitable(result):
         await result
 

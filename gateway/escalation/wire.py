@@ -132,7 +132,7 @@ class EscalationRequest:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DeliveryResult:
     """How one :meth:`deliver` call ended.
 
@@ -218,19 +218,27 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
 RETRYABLE_STATUSES = frozenset({408, 429})
 
 
-def classify_status(status: int) -> str:
-    """``"delivered"`` (2xx), ``"retry"`` (408, 429, 5xx, nonsense) or ``"permanent"``.
+class Verdict(StrEnum):
+    """What an answer means for the escalation it carried."""
+
+    DELIVERED = "delivered"
+    RETRY = "retry"
+    PERMANENT = "permanent"
+
+
+def classify_status(status: int) -> Verdict:
+    """``delivered`` (2xx), ``retry`` (408, 429, 5xx, nonsense) or ``permanent``.
 
     Redirects count as permanent: a signed alarm is never re-sent to another address
     without a config change.
     """
     if 200 <= status < 300:
-        return "delivered"
+        return Verdict.DELIVERED
     if status in RETRYABLE_STATUSES or 500 <= status < 600:
-        return "retry"
+        return Verdict.RETRY
     if 300 <= status < 500:
-        return "permanent"
-    return "retry"
+        return Verdict.PERMANENT
+    return Verdict.RETRY
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,8 +257,9 @@ class AttemptOutcome:
         return self.status if self.status is not None else (self.error or "error")
 
     @property
-    def verdict(self) -> str:
-        return "retry" if self.status is None else classify_status(self.status)
+    def verdict(self) -> Verdict:
+        """No answer at all (a time-out, a refused connection) is always worth a retry."""
+        return Verdict.RETRY if self.status is None else classify_status(self.status)
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,6 +304,33 @@ class RetryPolicy:
     def exhausted(self, attempt: int) -> bool:
         """True once ``attempt`` attempts have been made and no more are allowed."""
         return self.max_attempts is not None and attempt >= self.max_attempts
+
+    def stop(self, attempt: int, *, elapsed_s: float, delay_s: float,
+             deadline_s: float | None) -> Stop | None:
+        """Why to stop after failed ``attempt`` rather than wait ``delay_s`` and retry, or
+        None: the attempt limit, or a retry that would start past ``deadline_s`` (seconds
+        since the first attempt)."""
+        if self.exhausted(attempt):
+            return Stop(reason=StopReason.EXHAUSTED,
+                        text=f"gave up after {attempt} attempt{'s' if attempt > 1 else ''}")
+        if deadline_s is not None and elapsed_s + delay_s >= deadline_s:
+            return Stop(reason=StopReason.LATE, text=f"not delivered within {deadline_s:g} s")
+        return None
+
+
+class StopReason(StrEnum):
+    """Why a retry loop stopped while the escalation is still owed."""
+
+    EXHAUSTED = "exhausted"  # the attempt limit: the caller pauses, then tries again
+    LATE = "late"  # the deadline (``fallback_after_s``): time for the fallback channel
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Stop:
+    """A stop of a retry loop: its ``reason`` and the one line that says so."""
+
+    reason: StopReason
+    text: str
 
 
 # -- acknowledgements back from a police receiver (SPEC §6) ------------------------------------

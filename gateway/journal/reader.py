@@ -67,14 +67,23 @@ class Page:
     later: bool
 
 
-@contextmanager
-def _connect(journal: Path) -> Iterator[sqlite3.Connection]:
+def connect_readonly(journal: Path, *, timeout_s: float = 5.0) -> sqlite3.Connection:
+    """A connection that cannot write (``mode=ro``, ``query_only``): every reader of the
+    journal outside the gateway (``events``, ``report``) opens it here. WAL readers never
+    block the gateway's writer; ``timeout_s`` bounds the wait for a checkpoint."""
     if not journal.exists():
         raise JournalError(f"no journal at {journal} (has the gateway run with this config?)")
     try:
-        conn = sqlite3.connect(f"file:{journal}?mode=ro", uri=True, timeout=5.0)
+        conn = sqlite3.connect(f"file:{journal}?mode=ro", uri=True, timeout=timeout_s)
+        conn.execute("PRAGMA query_only=1")
     except sqlite3.Error as exc:
         raise JournalError(f"journal {journal}: {exc}") from exc
+    return conn
+
+
+@contextmanager
+def _connect(journal: Path) -> Iterator[sqlite3.Connection]:
+    conn = connect_readonly(journal)
     try:
         yield conn
     except sqlite3.Error as exc:

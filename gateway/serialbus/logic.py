@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import Protocol
 
+from gateway.core.enums import LedState
 from gateway.core.events import EventDraft, EventType
-from gateway.core.ports import Clock, ProcessResult
+from gateway.core.ports import Clock, FrameLike, ProcessResult
 from gateway.serialbus.registry import NodeRecord
 
 SEQ_MOD = 65536
@@ -31,21 +31,6 @@ FRAME_EVENTS: Mapping[str, EventType] = {
     "BOOT": EventType.BOOT,
 }
 """Uplink frame types that become events; ``HB`` is the one that does not."""
-
-
-class FrameLike(Protocol):
-    """The decoded frame as the core sees it (``drivers.frames.Frame`` fits)."""
-
-    @property
-    def node(self) -> int: ...
-    @property
-    def seq(self) -> int: ...
-    @property
-    def type(self) -> str: ...
-    @property
-    def value(self) -> int: ...
-    @property
-    def batt_mv(self) -> int: ...
 
 
 class Verdict(StrEnum):
@@ -170,8 +155,8 @@ def newest_seq(registry_seq: int | None, journal_seq: int | None) -> int | None:
 
 def ack_led(frame_type: str, led: int) -> int:
     """The LED state an ACK carries: a committed PRESS/HOLD means at least "alarm received"
-    (1), even before the alarm logic has said so."""
-    return max(led, 1) if frame_type in ("PRESS", "HOLD") else led
+    (:attr:`LedState.RAISED`), even before the alarm logic has said so."""
+    return max(led, LedState.RAISED) if frame_type in ("PRESS", "HOLD") else led
 
 
 def rejected_frame_draft(

@@ -106,13 +106,16 @@ def recording_handler(calls: list[tuple[str, dict[str, Any], str]]) -> Handler:
 
 def make_auth(tmp_path: Path, clock: ManualClock, *, session_minutes: int = 10,
               display_addresses: tuple[str, ...] = (), display_token: str | None = None,
-              sink: EventSink | None = None, workers: int = 1, waiting: int = 4) -> Auth:
+              sink: EventSink | None = None, workers: int = 1, waiting: int = 4,
+              isolated: bool = False) -> Auth:
     """The console's auth with one user (:data:`GUARD`, a cheap hash), sessions stored in
-    ``tmp_path/console-sessions.json``."""
+    ``tmp_path/console-sessions.json``; password checks in threads unless ``isolated``
+    (the gateway's own worker process, as in production)."""
     accounts = Accounts([ConsoleUser(name=GUARD, password_hash=GUARD_HASH)])
     sessions = Sessions(clock, session_minutes, tmp_path / SESSIONS_FILE, accounts.fingerprint)
     sessions.load()
-    return Auth(accounts, PasswordChecks(accounts, workers=workers, waiting=waiting), sessions,
+    return Auth(accounts, PasswordChecks(accounts, workers=workers, waiting=waiting,
+                                         isolated=isolated), sessions,
                 LoginThrottle(clock), DisplayAccess(list(display_addresses), display_token),
                 LoginJournal(sink, clock))
 

@@ -15,10 +15,14 @@ from aiohttp import ClientSession
 
 from console.console_helpers import (
     GUARD,
+    GUARD_HASH,
     GUARD_PASSWORD,
     console_harness,
 )
 from console.test_console_api import run, sse_events
+from gateway.config.schema import ConsoleUser
+from gateway.console import argon2_worker
+from gateway.console.auth import Accounts, PasswordChecks
 from gateway.console.login import COOKIE, DISPLAY_COOKIE
 from gateway.console.sessions import FILE_NAME
 from gateway.console.throttle import LoginThrottle, Rule
@@ -173,5 +177,29 @@ def test_a_full_password_pool_answers_busy_at_once(tmp_path: Path) -> None:
             assert h.app.auth.journal.counters.busy == 1
             await checks.verify(GUARD, "x")  # frees the place
             await h.login()
+
+    run(scenario())
+
+
+def test_password_checks_run_in_a_lower_priority_process(tmp_path: Path) -> None:
+    """argon2 in a thread of the gateway starved the loop that carries the alarms: checks
+    run in a spawned worker process, nice-d below the gateway."""
+    accounts = Accounts([ConsoleUser(name=GUARD, password_hash=GUARD_HASH)])
+    checks = PasswordChecks(accounts, isolated=True)
+
+    async def scenario() -> None:
+        try:
+            answers = []
+            for name, password in [(GUARD, GUARD_PASSWORD), (GUARD, "sai"),
+                                   ("không-có", GUARD_PASSWORD)]:
+                assert checks.admit()
+                answers.append(await checks.verify(name, password))
+            assert answers == [True, False, False]
+            loop = asyncio.get_running_loop()
+            child = await loop.run_in_executor(checks._executor(), os.getpid)
+            nice = await loop.run_in_executor(checks._executor(), os.nice, 0)
+            assert child != os.getpid() and nice == min(19, os.nice(0) + argon2_worker.NICE)
+        finally:
+            checks.close()
 
     run(scenario())

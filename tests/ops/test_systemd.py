@@ -42,6 +42,24 @@ def test_unit_verifies(systemd_analyze: str, tmp_path: Path) -> None:
     assert "alarm-gateway.service" not in result.stderr, result.stderr  # no warnings either
 
 
+def test_report_timer_and_service_verify(systemd_analyze: str, tmp_path: Path) -> None:
+    """The monthly report's example (docs/report.md): a oneshot service and its timer."""
+    exe = tmp_path / "bin" / "alarm-gateway"
+    exe.parent.mkdir()
+    exe.write_text("#!/bin/sh\nexit 0\n")
+    exe.chmod(0o755)
+    names = ("alarm-gateway-report.service", "alarm-gateway-report.timer")
+    for name in names:
+        text = (ROOT / "systemd" / name).read_text()
+        (tmp_path / name).write_text(text.replace(EXEC, str(exe)))
+    result = subprocess.run([systemd_analyze, "verify", *(str(tmp_path / n) for n in names)],
+                            capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "alarm-gateway-report" not in result.stderr, result.stderr
+    timer = (ROOT / "systemd" / names[1]).read_text()
+    assert "OnCalendar=*-*-01 06:00:00" in timer and "Persistent=true" in timer
+
+
 def test_unit_security_exposure(systemd_analyze: str) -> None:
     result = subprocess.run([systemd_analyze, "security", "--offline=true", "--no-pager", str(UNIT)],
                             capture_output=True, text=True, timeout=60)

@@ -18,6 +18,7 @@ from typing import Any
 import requests
 from argon2 import PasswordHasher
 
+from gateway.core.ports import Clock
 from gateway.escalation.wire import (
     AckPage,
     EscalationRequest,
@@ -104,8 +105,9 @@ def page(resp: requests.Response) -> AckPage:
 class ReceiverThread:
     """A real :class:`Receiver` on its own event loop in a worker thread."""
 
-    def __init__(self, config: Path) -> None:
+    def __init__(self, config: Path, clock: Clock | None = None) -> None:
         self.config = config
+        self.clock = clock
         self.rx: Receiver | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
@@ -143,7 +145,7 @@ class ReceiverThread:
     async def _run(self) -> None:
         self.loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
-        self.rx = Receiver(load_config(self.config), hasher=FAST)
+        self.rx = Receiver(load_config(self.config), clock=self.clock, hasher=FAST)
         runner = asyncio.create_task(self.rx.run(self._stop))
         ready = asyncio.create_task(self.rx.ready.wait())
         await asyncio.wait({runner, ready}, return_when=asyncio.FIRST_COMPLETED)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -121,4 +122,15 @@ def test_officer_takes_alarms_on_the_wall_screen(chromium: Any,
         assert page.is_hidden("#login")
         page.wait_for_selector(".alarm.state-police_acknowledged", timeout=5000)
         assert page.query_selector_all(".alarm.state-new")
+
+        # a mass alarm: 30 cards drawn, the newest first, and a line counting the rest
+        base = current[0].base
+        with ThreadPoolExecutor(8) as pool:  # at once, as a mass alarm comes
+            list(pool.map(lambda n: post(base, escalation("bv-a", code=f"{n:04d}"), SECRET_A),
+                          range(33)))
+        page.wait_for_function("() => document.querySelector('#alarm-count').textContent == '35'",
+                               timeout=5000)
+        assert len(page.query_selector_all(".alarm")) == 30
+        assert len(page.query_selector_all(".alarm.state-new")) == 30  # untaken ones first
+        assert page.inner_text("#more-alarms").startswith("… và 5 báo động cũ hơn")
         page.close()

@@ -35,7 +35,7 @@ from gateway.escalation.dc09.codec import (
     decode_answer,
     encode,
 )
-from gateway.escalation.wire import RetryPolicy
+from gateway.escalation.wire import RetryPolicy, StopReason
 
 log = logging.getLogger(__name__)
 
@@ -129,12 +129,13 @@ class Dc09Link:
                     await on_attempt(attempt, result.label, False, 0.0)
                 return self._settled(result.answer, attempt)
             delay = self.policy.delay_s(attempt, None, self._rand())
-            stop = self._stop(attempt, delay, started, deadline_s)
+            stop = self.policy.stop(attempt, elapsed_s=self._clock.monotonic() - started,
+                                    delay_s=delay, deadline_s=deadline_s)
             if on_attempt is not None:
                 await on_attempt(attempt, result.label, stop is None, 0.0 if stop else delay)
             if stop is not None:
-                outcome = Outcome.LATE if stop.startswith("not delivered") else Outcome.GAVE_UP
-                return Dc09Result(outcome, attempt, f"{stop}; last: {result.error}")
+                outcome = Outcome.LATE if stop.reason is StopReason.LATE else Outcome.GAVE_UP
+                return Dc09Result(outcome, attempt, f"{stop.text}; last: {result.error}")
             await self._sleep(delay)
 
     async def attempt(self, seq: int, event: SiaEvent | None) -> Try:
@@ -196,13 +197,6 @@ class Dc09Link:
             return Dc09Result(Outcome.REFUSED, attempt, "DUH: the receiver cannot process it")
         return Dc09Result(Outcome.DELIVERED, attempt, str(answer), self.last_ok)
 
-    def _stop(self, attempt: int, delay: float, started: float,
-              deadline_s: float | None) -> str | None:
-        if self.policy.exhausted(attempt):
-            return f"gave up after {attempt} attempt{'s' if attempt > 1 else ''}"
-        if deadline_s is not None and self._clock.monotonic() - started + delay >= deadline_s:
-            return f"not delivered within {deadline_s:g} s"
-        return None
 
 
 async def _read_answer(reader: asyncio.StreamReader) -> bytes:

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from gateway.core.clock import rfc3339
+from gateway.core.enums import AttemptStatus, RunOutcome
 from gateway.escalation.dc09.codec import SiaEvent
 from gateway.escalation.dc09.codes import Mapper
 from gateway.escalation.dc09.link import Dc09Link, Outcome
@@ -54,15 +55,15 @@ class Dc09Runner:
                             text=f"MASS {plan['count']}: {event.text}")
         return event
 
-    async def deliver(self, plan: dict[str, Any], d: dict[str, Any]) -> str:
+    async def deliver(self, plan: dict[str, Any], d: dict[str, Any]) -> RunOutcome:
         """``delivered``, ``refused`` (DUH, or no such receiver) or ``closed`` (nothing
         owed any more: the alarm was resolved before the centre answered)."""
         name = str(d["target"])
         link = self.links.get(name)
         if link is None:
-            await self._reporter.attempt(plan, d, 0, "failed", False,
+            await self._reporter.attempt(plan, d, 0, AttemptStatus.FAILED, will_retry=False,
                                          error=f"no DC-09 receiver named {name!r}")
-            return "refused"
+            return RunOutcome.REFUSED
         seq = await self.sequences.claim(name, d["escalation_id"])
         event = self.event(plan)
         done = [self._reporter.attempts(plan, d)]
@@ -72,13 +73,13 @@ class Dc09Runner:
                                             on_attempt=self._reporting(plan, d, done, seq))
                 if result.outcome == Outcome.DELIVERED:
                     await self._reporter.trouble_off(trouble_source(name))
-                    return "delivered"
+                    return RunOutcome.DELIVERED
                 await self._reporter.trouble_on(trouble_source(name),
                                                 f"DC-09 {name}: {result.detail}")
                 if result.outcome == Outcome.REFUSED:
-                    return "refused"
+                    return RunOutcome.REFUSED
                 await self._sleep(self.pause_s)
-            return "closed"
+            return RunOutcome.CLOSED
         finally:
             if not self._reporter.still_owed(plan, d):
                 await self.sequences.release(name, d["escalation_id"])
@@ -89,16 +90,17 @@ class Dc09Runner:
             done[0] += 1
             extra: dict[str, Any] = {"sequence": seq, "answer": label}
             if label in ("ACK", "RSP"):
-                status = "delivered"
+                status = AttemptStatus.DELIVERED
                 extra["delivered_at"] = rfc3339(self._reporter.clock.wall())
             elif label == "DUH":
-                status, extra["error"] = "failed", "DUH: the receiving centre cannot process it"
+                status = AttemptStatus.FAILED
+                extra["error"] = "DUH: the receiving centre cannot process it"
             else:
-                status, extra["error"] = "retrying", label
+                status, extra["error"] = AttemptStatus.RETRYING, label
                 extra["retry_in_s"] = round(delay if retry else self.pause_s, 3)
-            await self._reporter.attempt(plan, d, done[0], status, status == "retrying",
-                                         **extra)
-            if status == "retrying":  # the first failed attempt already is a trouble
+            await self._reporter.attempt(plan, d, done[0], status,
+                                         will_retry=status is AttemptStatus.RETRYING, **extra)
+            if status is AttemptStatus.RETRYING:  # the first failed attempt already is a trouble
                 await self._reporter.trouble_on(trouble_source(str(d["target"])),
                                                 f"DC-09 {d['target']}: {label}")
         return on_attempt

@@ -10,20 +10,13 @@ escalation is final.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any
 
+from gateway.core.ports import KvJournal
 from gateway.escalation.dc09.codec import MAX_SEQ
 from gateway.journal.store import Batch
 
 PREFIX = "dc09:"
-
-
-class KvJournal(Protocol):
-    """The part of the journal the counters need."""
-
-    def kv_all(self, prefix: str) -> dict[str, Any]: ...
-
-    async def commit(self, batch: Batch) -> Any: ...
 
 
 class Sequences:

@@ -7,6 +7,9 @@
   const $ = (id) => document.getElementById(id);
   const STALE_MS = 15000;    // the server sends health every 5 s: silence this long is a lost link
   const RING_EVERY_MS = 3000; // a new alarm rings until an officer takes it
+  // cards drawn at most (new ones first, then newest): a mass alarm's hundredth card is of no
+  // use on a wall, and laying out hundreds of big cards per event would delay the next event
+  const MAX_CARDS = 30;
   const LINK_EVERY_MS = 10000; // a lost site or a lost stream sounds this often
 
   const st = {
@@ -287,7 +290,8 @@
   }
 
   function renderAlarms() {
-    const list = openAlarms();
+    const all = openAlarms();
+    const list = all.slice(0, MAX_CARDS);
     const box = $("alarms");
     const keep = new Set(list.map((a) => a.ref));
     for (const [ref, card] of st.cards) {
@@ -301,9 +305,11 @@
     });
     st.dirty.clear();
     st.all = false;
-    $("alarm-count").textContent = String(list.length);
-    $("no-alarms").hidden = list.length > 0;
-    document.body.classList.toggle("alarming", list.some((a) => a.state === "new"));
+    $("alarm-count").textContent = String(all.length);
+    $("more-alarms").hidden = all.length <= list.length;
+    $("more-alarms").textContent = t("more_alarms", { n: all.length - list.length });
+    $("no-alarms").hidden = all.length > 0;
+    document.body.classList.toggle("alarming", all.some((a) => a.state === "new"));
   }
 
   function buildCard(ref) {
