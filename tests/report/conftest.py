@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from report.month_rig import SECRET, MonthRig, at, site_config
-from report.november import november
 
 from gateway.config.schema import SiteConfig, load_config
 from gateway.core.clock import ManualClock
+from report.month_rig import SECRET, MonthRig, at, site_config
+from report.november import november
 from simulator.hotline import HotlineServer
 from simulator.modem import ModemSimulator
 

@@ -14,9 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from report.month_rig import MonthRig, at
-
 from gateway.core.events import EventType
+from report.month_rig import MonthRig, at
 
 
 async def november(rig: MonthRig) -> dict[str, Any]:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import time
 
 import pytest
-from report.conftest import BuiltMonth
-from report.month_rig import POLICE, at
 
 from gateway.report.incidents import AlarmKind
 from gateway.report.model import MonthReport, TypeCounts, build_report
 from gateway.report.period import Month
 from gateway.report.upkeep import Trouble
+from report.conftest import BuiltMonth
+from report.month_rig import POLICE, at
 
 NOVEMBER = Month(2026, 11, "Asia/Ho_Chi_Minh")
 

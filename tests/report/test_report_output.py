@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from report.conftest import BuiltMonth
 
 from gateway.cli import main
+from report.conftest import BuiltMonth
 
 PDFTOTEXT, PDFTOPPM = shutil.which("pdftotext"), shutil.which("pdftoppm")
 
