@@ -1,7 +1,9 @@
 """``alarm-gateway``: argument parsing and one-line errors; no logic lives here.
 
 Exit codes (SPEC §5): 0 done, 1 failed at run time, 2 bad usage or bad config. Errors are one
-line each, never a traceback, unless ``--debug``.
+line each, never a traceback, unless ``--debug``. Every file the gateway creates is
+owner-only (umask 0o077). A reader that stops reading (``alarm-gateway events | head``) ends
+the output quietly, exit 0.
 """
 
 from __future__ import annotations
@@ -9,15 +11,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import signal
+import os
 import sys
 from collections.abc import Callable
 from importlib.metadata import entry_points
-from typing import Any
 
 from gateway import __version__
 from gateway.config.schema import SiteConfig
-from gateway.core.errors import CommandError, ConfigError, GatewayError
+from gateway.core.errors import CommandError, ConfigError, GatewayError, StartRefused
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -44,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     run = verb("run", "run the gateway")
     run.add_argument("--simulate", action="store_true",
                      help="GPIO on gpiozero's MockFactory, driven through the control socket")
+    run.add_argument("--new-journal", action="store_true",
+                     help="start an empty journal when this storage's journal is missing or "
+                          "damaged (a damaged one is kept, renamed); a healthy one is kept")
     verb("check-config", "validate the config: exit 0, or 2 with one line per error")
     drill = verb("drill", "ask the running gateway to raise a drill alarm end to end")
     drill.add_argument("--device", metavar="ID", help="device to raise it for (default: first)")
@@ -63,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    os.umask(0o077)  # the journal, registry, sockets and lock file: owner-only
     parser = build_parser()
     args = parser.parse_args(argv)
     from gateway.ops.logs import setup_logging
@@ -70,12 +75,19 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(args.debug)
     handler = _VERBS[args.verb]
     try:
+        return _handle(handler, args)
+    except BrokenPipeError:
+        return _reader_gone()
+
+
+def _handle(handler: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    try:
         return handler(args)
     except ConfigError as exc:
         for line in exc.lines():
             print(f"alarm-gateway: config error: {line}", file=sys.stderr)
         return EXIT_USAGE
-    except CommandError as exc:
+    except (CommandError, StartRefused) as exc:
         print(f"alarm-gateway: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except GatewayError as exc:
@@ -85,6 +97,22 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_FAILED
     except KeyboardInterrupt:
         return EXIT_OK
+    except BrokenPipeError:
+        raise
+    except Exception as exc:  # a bug: still one line, the traceback with --debug
+        if args.debug:
+            raise
+        print(f"alarm-gateway: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def _reader_gone() -> int:
+    """stdout's reader has gone (``| head``): point stdout at /dev/null so the interpreter's
+    last flush cannot fail again, and end quietly."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return EXIT_OK
 
 
 def _load(args: argparse.Namespace) -> SiteConfig:
@@ -115,17 +143,18 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     config = _load(args)
     from gateway.app import Gateway
+    from gateway.ops.stopping import run_until_signal
 
-    gateway = Gateway(config, simulate=args.simulate)
+    gateway = Gateway(config, simulate=args.simulate, new_journal=args.new_journal)
 
-    async def run(stop: asyncio.Event) -> Any:
+    async def run(stop: asyncio.Event) -> None:
         settle = asyncio.create_task(_settle_heap(gateway.ready))
         try:
-            return await gateway.run(stop)
+            await gateway.run(stop)
         finally:
             settle.cancel()
 
-    return asyncio.run(_run_until_signal(run))
+    return asyncio.run(run_until_signal(run, gateway.stopping))
 
 
 async def _settle_heap(ready: asyncio.Event) -> None:
@@ -136,15 +165,6 @@ async def _settle_heap(ready: asyncio.Event) -> None:
     await ready.wait()
     gc.collect()
     gc.freeze()
-
-
-async def _run_until_signal(run: Callable[[asyncio.Event], Any]) -> int:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await run(stop)
-    return EXIT_OK
 
 
 def cmd_drill(args: argparse.Namespace) -> int:

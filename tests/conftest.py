@@ -105,15 +105,17 @@ pin = 27
 class GatewayProcess:
     """``alarm-gateway run --simulate`` as a real child process."""
 
-    def __init__(self, config: Path, log: Path) -> None:
+    def __init__(self, config: Path, log: Path, *extra: str) -> None:
         self.config = config
         self.log = log
+        self.extra = extra  # more arguments for ``run`` (``--new-journal``)
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         out = open(self.log, "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gateway.cli", "run", "-c", str(self.config), "--simulate"],
+            [sys.executable, "-m", "gateway.cli", "run", "-c", str(self.config), "--simulate",
+             *self.extra],
             stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
         )
 

@@ -90,6 +90,16 @@ class AlarmEngine:
     def open_alarms(self) -> list[Alarm]:
         return [a for a in self._alarms.values() if a.open]
 
+    def led_states(self) -> dict[str, int]:
+        """The LED state each device with an open alarm shows (what a restart restores);
+        a real alarm outranks a drill on the same device, then the most advanced state."""
+        out: dict[str, tuple[bool, int]] = {}
+        for alarm in self.open_alarms():
+            rank = (not alarm.drill, am.LEDS[alarm.state])
+            if rank > out.get(alarm.device, (False, -1)):
+                out[alarm.device] = rank
+        return {device: led for device, (_, led) in out.items()}
+
     def by_code(self, code: str) -> Alarm | None:
         return next((a for a in self.open_alarms() if a.code == code), None)
 

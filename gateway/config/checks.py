@@ -14,7 +14,12 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from gateway.config.values import check_url, resolve_path, secret_file_problem
+from gateway.config.values import (
+    check_url,
+    node_key_problem,
+    resolve_path,
+    secret_file_problem,
+)
 from gateway.core.sia import code_problems
 
 Problem = tuple[str, str]
@@ -169,7 +174,7 @@ def _serial_device(
         yield f"{where}.pin", "only applies to GPIO devices (input = \"gpio\")"
     key = dev.get("key_file")
     if isinstance(key, str):
-        problem = secret_file_problem(_resolve(base, key))
+        problem = node_key_problem(_resolve(base, key))
         if problem:
             yield f"{where}.key_file", problem
 

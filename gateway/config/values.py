@@ -36,6 +36,43 @@ def secret_file_problem(path: Path) -> str | None:
     return None
 
 
+#: a node key's least length: HMAC-SHA256 keys under 128 bits are refused
+NODE_KEY_MIN_BYTES = 16
+
+
+def parse_node_key(text: str) -> bytes:
+    """A serial node's key from its key file's text: hex digits, whitespace ignored, at
+    least :data:`NODE_KEY_MIN_BYTES`. Raise ValueError saying why it cannot be used."""
+    digits = "".join(text.split())
+    if not digits:
+        raise ValueError("key file is empty")
+    try:
+        key = bytes.fromhex(digits)
+    except ValueError:
+        raise ValueError("key file must hold hex digits only") from None
+    if len(key) < NODE_KEY_MIN_BYTES:
+        raise ValueError(f"key is {len(key)} bytes; at least {NODE_KEY_MIN_BYTES} "
+                         f"({2 * NODE_KEY_MIN_BYTES} hex digits) are needed")
+    return key
+
+
+def node_key_problem(path: Path) -> str | None:
+    """Why the node key file at ``path`` cannot be used, or None (the gateway loads it the
+    same way, so ``check-config`` passing means the key loads)."""
+    problem = secret_file_problem(path)
+    if problem:
+        return problem
+    try:
+        parse_node_key(path.read_text(encoding="ascii"))
+    except UnicodeDecodeError:
+        return f"file {path}: key file must hold hex digits only"
+    except OSError as exc:
+        return f"file {path} cannot be read ({exc.strerror})"
+    except ValueError as exc:
+        return f"file {path}: {exc}"
+    return None
+
+
 def check_url(url: Any, schemes: tuple[str, ...]) -> str | None:
     """Why ``url`` is not a usable URL with one of ``schemes``, or None."""
     if not isinstance(url, str):

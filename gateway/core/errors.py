@@ -34,5 +34,10 @@ class CommandError(GatewayError, ValueError):
     """A command (MQTT, control socket, web console) is malformed or impossible."""
 
 
+class StartRefused(GatewayError, RuntimeError):
+    """The gateway will not start on this storage as it is (another gateway holds it, its
+    journal is missing or damaged); the message says what to do. Exit code 2."""
+
+
 class MissingExtraError(GatewayError, ImportError):
     """An optional feature's packages are not installed; the message names the extra."""

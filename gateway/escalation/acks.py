@@ -22,15 +22,16 @@ import random
 import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
-
-import aiohttp
 
 from gateway.core.clock import rfc3339
 from gateway.core.events import EventDraft, EventType
 from gateway.core.ports import Clock
 from gateway.escalation.wire import AckPage, acks_path_qs, signed_get_headers
+
+if TYPE_CHECKING:  # aiohttp is imported by the poller that runs, not by every gateway
+    import aiohttp
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,8 @@ class AckPoller:
         self.last_ok: str | None = None
 
     async def run(self) -> None:
+        import aiohttp
+
         timeout = aiohttp.ClientTimeout(total=None, connect=10, sock_read=self.source.wait_s + 15)
         connector = aiohttp.TCPConnector(ssl=self._ssl if self._ssl is not None else True)
         async with aiohttp.ClientSession(timeout=timeout, connector=connector,
@@ -106,6 +109,8 @@ class AckPoller:
         origin, base = self.source.origin_and_base()
         path = acks_path_qs(self.source.site, self.cursor, self.source.wait_s, base)
         headers = signed_get_headers(self.source.secret, path, int(self._clock.wall()))
+        import aiohttp
+
         try:
             async with session.get(origin + path, headers=headers, allow_redirects=False) as resp:
                 raw = await resp.content.read(MAX_PAGE_BYTES)

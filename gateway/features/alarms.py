@@ -4,7 +4,7 @@
 console's ``command_handler``, the control socket's ``drill``), the police-timer task, and
 the escalation dispatcher with its channels: the HTTP hotline, the LTE modem and the
 DC-09 receiving centres (:mod:`gateway.features.dc09`). It only
-constructs and registers; the gateway's TaskGroup runs the tasks.
+constructs and registers; the gateway's supervisor runs the tasks.
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ async def build_alarms(gw: Gateway) -> None:
     gw.mqtt.on_command(service.on_mqtt)
     timers = AlarmTimers(engine, gw.recorder, gw.clock)
     engine.on_change = timers.wake
-    gw.add_task(timers.run)
+    gw.add_task(timers.run, name="alarm-timers")
     gw.control.register("drill", drill_command(config, engine, gw.recorder))
     http = _http_channel(gw)
     receivers = _receiver_channels(gw)
@@ -95,7 +95,7 @@ async def build_alarms(gw: Gateway) -> None:
     if dc09 is not None:
         dc09.attach(engine)
     gw.consumers.append(CONSUMER)
-    gw.add_task(dispatcher.run)
+    gw.add_task(dispatcher.run, name="escalation")
     gw.health.add("hotline", _health(http, dispatcher))
     gw.health.add("modem", (lambda: _modem_health(modem)))
     gw.alarm_engine = engine  # for the console and tests
@@ -159,7 +159,7 @@ def _ack_pollers(gw: Gateway, channels: dict[str, tuple[str, Any]]) -> None:
         poller = AckPoller(source, int(cursor) if isinstance(cursor, int) else 0,
                            _ack_commit(gw), _trouble(gw), gw.clock, context)
         pollers.append(poller)
-        gw.add_task(poller.run)
+        gw.add_task(poller.run, name=f"police-acks-{rid}")
     def health() -> dict[str, Any]:
         out: dict[str, Any] = {rid: {"delivery": ch.health()} for rid, ch in delivery.items()}
         for poller in pollers:
@@ -205,7 +205,7 @@ def _modem(gw: Gateway) -> Any:
     settings = ModemSettings(port=str(gw.config.resolve(cfg.port)) if "://" not in cfg.port
                              else cfg.port, baudrate=cfg.baud, poll_s=cfg.poll_s)
     modem = Modem(settings, on_sms=reply_sink(gw.config, gw.recorder), clock=gw.clock)
-    gw.add_task(modem.run)
+    gw.add_task(modem.run, name="modem")
     return modem
 
 

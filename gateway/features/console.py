@@ -1,4 +1,4 @@
-"""The console as a gateway feature: built from ``[console]``, served in the gateway's TaskGroup.
+"""The console as a gateway feature: built from ``[console]``, served under the gateway's supervisor.
 
 ``build_console`` is listed in :mod:`gateway.features`. It does nothing unless the config
 has a ``[console]`` section with ``enabled = true``, and imports the web stack (aiohttp,
@@ -30,7 +30,7 @@ async def build_console(gw: Gateway) -> None:
     app = ConsoleApp(feed, auth, lambda: gw.command_handler, alarm_document(gw),
                      secure=bool(settings.tls_cert and settings.tls_key))
     server = ConsoleServer(app, settings, tls_context(settings, gw.config))
-    gw.add_task(server.run)
+    gw.add_task(server.run, name="console")
     gw.add_closer(server.stop)
     gw.health.add("console", server.health)
 

@@ -11,19 +11,21 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from gateway.escalation.dc09.service import Dc09Service
-
 if TYPE_CHECKING:
     from gateway.app import Gateway
+    from gateway.escalation.dc09.service import Dc09Service
 
 
 def dc09_lane(gw: Gateway) -> Dc09Service | None:
     cfg = gw.config.escalation.dc09
     if cfg is None:
         return None
+    # imported here: its AES (cryptography) costs memory only on sites that use DC-09
+    from gateway.escalation.dc09.service import Dc09Service
+
     service = Dc09Service(gw.config, cfg, gw.journal, gw.clock)
-    for task in service.tasks():
-        gw.add_task(task)
+    for number, task in enumerate(service.tasks(), 1):
+        gw.add_task(task, name=f"dc09-{number}")  # each centre's queue and link test
     gw.consumers.extend(service.consumers())
     gw.health.add("dc09", service.health)
     return service

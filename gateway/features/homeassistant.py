@@ -17,4 +17,4 @@ async def build(gw: Gateway) -> None:
     discovery = Discovery(gw.config, gw.mqtt)
     gw.mqtt.subscribe_extra(f"{gw.config.homeassistant.discovery_prefix}/status",
                             discovery.on_ha_status)
-    gw.add_task(discovery.run)
+    gw.add_task(discovery.run, name="homeassistant")

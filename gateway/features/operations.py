@@ -35,7 +35,7 @@ async def build(gw: Gateway) -> None:
     watch = TroubleWatch(gw)
     gw.health.observe(watch.observe)
     if gw.config.health.periodic_test_h > 0:
-        gw.add_task(lambda: periodic_test(gw))
+        gw.add_task(lambda: periodic_test(gw), name="periodic-test")
 
 
 def warn_weak_security(gw: Gateway) -> None:

@@ -43,5 +43,5 @@ async def build(gw: Gateway) -> None:
         notifier.notify("STOPPING=1", "STATUS=stopping")
         notifier.close()
 
-    gw.add_task(run)
+    gw.add_task(run, name="sdnotify", one_shot=interval is None)
     gw.add_closer(stopping)

@@ -47,10 +47,11 @@ async def build_serial(gw: Gateway) -> None:
     journal_seqs = {int(key[len(SEQ_KEY):]): int(seq) for key, seq in stored.items()}
     bus = SerialBus(settings, nodes, registry, gw.clock, journal_seqs=journal_seqs)
     gw.recorder.add_processor(AcceptedSeqs())
+    await asyncio.to_thread(bus.load_keys)  # a bad key refuses the start (exit 2), one line
     gw.serial = bus
     gw.inputs.append(bus)
     gw.indicators.append(bus)
-    _register_commands(gw, registry)
+    _register_commands(gw, registry, bus)
 
     async def close_registry() -> None:
         await asyncio.to_thread(registry.close)
@@ -58,9 +59,9 @@ async def build_serial(gw: Gateway) -> None:
     gw.add_closer(close_registry)
 
 
-def _register_commands(gw: Gateway, registry: Any) -> None:
+def _register_commands(gw: Gateway, registry: Any, bus: Any) -> None:
     async def nodes(request: dict[str, Any]) -> dict[str, Any]:
-        return node_listing(registry)
+        return node_listing(registry, bus.records())
 
     async def enroll(request: dict[str, Any]) -> dict[str, Any]:
         node, device = request.get("node"), request.get("device")

@@ -1,7 +1,11 @@
-"""Simulation-only control commands: press, release and hold GPIO buttons from outside.
+"""Simulation-only control commands: press, release and hold GPIO buttons from outside,
+and put a fault into one of the gateway's tasks.
 
 Registered only when the gateway runs on gpiozero's MockFactory. A press drives the mock pin
 from a worker thread, as lgpio's thread would on a Pi, so the hand-off to the loop is real.
+``tasks`` lists the gateway's long-lived tasks; ``fail_task`` (``task``, ``fault``: ``raise``,
+``return`` or ``hang``) makes one of them die, end or ignore cancellation, so the tests and a
+technician can see the whole gateway stop (exit 1, ``offline``, a ``trouble`` event).
 """
 
 from __future__ import annotations
@@ -11,9 +15,26 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from gateway.core.errors import CommandError
+from gateway.core.supervisor import Fault
 
 if TYPE_CHECKING:
     from gateway.app import Gateway
+
+
+def register_fault_commands(gw: Gateway) -> None:
+    async def tasks(request: dict[str, Any]) -> dict[str, Any]:
+        return {"tasks": gw.supervisor.names, "running": gw.supervisor.running()}
+
+    async def fail_task(request: dict[str, Any]) -> dict[str, Any]:
+        name, fault = request.get("task"), request.get("fault", "raise")
+        if not isinstance(name, str) or fault not in set(Fault):
+            raise CommandError("fail_task needs 'task' (see 'tasks') and 'fault': "
+                               + ", ".join(Fault))
+        gw.supervisor.inject(name, Fault(fault))
+        return {"task": name, "fault": fault}
+
+    gw.control.register("tasks", tasks)
+    gw.control.register("fail_task", fail_task)
 
 
 def register_sim_commands(gw: Gateway) -> None:

@@ -28,6 +28,7 @@ from typing import Any
 
 from gateway.core.errors import JournalError
 from gateway.core.events import Event
+from gateway.journal.integrity import is_corruption
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +127,9 @@ class Journal:
         self._listeners: list[Callable[[], None]] = []
         self.commits = 0
         self.batches = 0
+        #: why the journal file is damaged, once a commit found it so (see JournalWatch)
+        self.damage: str | None = None
+        self._damaged = asyncio.Event()
         # consumers' positions waiting for the next transaction (see Subscription.advance)
         self._staged_cursors: dict[str, int] = {}
         self._staged_lock = threading.Lock()
@@ -146,6 +150,7 @@ class Journal:
         """Start the writer thread; commits resolve futures on the running loop."""
         self._loop = asyncio.get_running_loop()
         self._changed = asyncio.Event()
+        self._damaged = asyncio.Event()
         self._thread = threading.Thread(target=self._write_loop, name="journal-writer", daemon=True)
         self._thread.start()
 
@@ -238,6 +243,8 @@ class Journal:
                 return
             log.error("event=journal_commit_failed error=%r", str(exc))
             error = JournalError(f"journal commit failed: {exc}")
+            if is_corruption(exc):
+                self._loop.call_soon_threadsafe(self.mark_damaged, str(exc))
             self._loop.call_soon_threadsafe(_fail, work[0][1], error)
             return
         self.commits += 1
@@ -407,6 +414,16 @@ class Journal:
     @property
     def changed(self) -> asyncio.Event:
         return self._changed
+
+    def mark_damaged(self, why: str) -> None:
+        """Record that the journal file is damaged: :class:`JournalWatch` stops the gateway."""
+        if self.damage is None:
+            self.damage = why
+            self._damaged.set()
+
+    async def wait_damaged(self) -> str:
+        await self._damaged.wait()
+        return self.damage or "damaged"
 
 
 class Subscription:

@@ -163,6 +163,8 @@ class MqttLink:
         self.last_error: str | None = None
         self.since: float | None = None
         self._stopping = False
+        #: the last event seq the broker confirmed (PUBACK) in this process
+        self.published_seq = 0
 
     def topic(self, suffix: str) -> str:
         return f"{self.settings.base}/{suffix}"
@@ -205,28 +207,41 @@ class MqttLink:
         self.last_error = error
 
     async def _session(self, backoff: BackoffCounter) -> None:
-        async with self._make_client() as client:
-            if self._stopping:  # a stop that raced the connection: leave cleanly
-                return
-            self._client = client
-            await client.publish(self.topic("gateway/status"), "online", qos=1, retain=True)
-            await client.subscribe(self.topic("alarm/+/set"), qos=1)
-            for extra in self._extra_subscriptions:
-                await client.subscribe(extra, qos=1)
-            backoff.reset()
-            self.connects += 1
-            self.last_error = None
-            self.since = self._clock.wall()
-            self.connected.set()
-            log.info("event=broker_connected broker=%s:%s", self.settings.host, self.settings.port)
-            sub = Subscription(self._journal, CONSUMER)
-            try:
-                async with asyncio.TaskGroup() as tg:
-                    tg.create_task(self._pump_events(client, sub))
-                    tg.create_task(self._pump_retained(client))
-                    tg.create_task(self._read_messages(client))
-            finally:
-                sub.close()
+        try:
+            async with self._make_client() as client:
+                if self._stopping:  # a stop that raced the connection: leave cleanly
+                    return
+                self._client = client
+                await self._serve(client, backoff)
+        finally:
+            self._client = None
+            self.connected.clear()
+
+    async def _serve(self, client: _Client, backoff: BackoffCounter) -> None:
+        """One connected session: ``online``, subscriptions, then the pumps until it fails."""
+        await client.publish(self.topic("gateway/status"), "online", qos=1, retain=True)
+        await client.subscribe(self.topic("alarm/+/set"), qos=1)
+        for extra in self._extra_subscriptions:
+            await client.subscribe(extra, qos=1)
+        backoff.reset()
+        self.connects += 1
+        self.last_error = None
+        self.since = self._clock.wall()
+        self.connected.set()
+        log.info("event=broker_connected broker=%s:%s", self.settings.host, self.settings.port)
+        sub = Subscription(self._journal, CONSUMER)
+        task = asyncio.current_task()
+        cancelling = task.cancelling() if task is not None else 0
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self._pump_events(client, sub))
+                tg.create_task(self._pump_retained(client))
+                tg.create_task(self._read_messages(client))
+        except BaseExceptionGroup:
+            _forget_group_cancel(cancelling)
+            raise
+        finally:
+            sub.close()
 
     @property
     def _publish_timeout_s(self) -> float:
@@ -260,6 +275,17 @@ class MqttLink:
             timeout=max(10.0, s.keepalive_s),
         )
 
+    async def wait_published(self, seq: int, timeout_s: float = 1.0) -> bool:
+        """Wait (at most ``timeout_s`` seconds) until event ``seq`` is confirmed by the
+        broker; False when it was not (not connected, or slow)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while self.published_seq < seq:
+            if not self.connected.is_set() or loop.time() >= deadline:
+                return False
+            await asyncio.sleep(0.02)
+        return True
+
     async def _pump_events(self, client: _Client, sub: Subscription) -> None:
         topic = self.topic("events")
         while True:
@@ -268,6 +294,7 @@ class MqttLink:
                                       timeout=self._publish_timeout_s)
             self.published += len(events)
             sub.advance(events[-1].seq)
+            self.published_seq = events[-1].seq
 
     async def _pump_retained(self, client: _Client) -> None:
         """Republish every retained document on connect, then each change as committed."""
@@ -341,10 +368,32 @@ class MqttLink:
     async def close(self) -> None:
         """Clean stop: say ``offline`` (retained) while still connected. A clean disconnect
         discards the Last Will, so this publish is the only ``offline`` a stop leaves; it
-        is tried even when the session is still being set up."""
+        is tried even when the session is still being set up, and over a connection of its
+        own when the link's task has died (the broker itself was reachable)."""
         self._stopping = True
         with contextlib.suppress(TimeoutError, aiomqtt.MqttError):
-            async with asyncio.timeout(3):  # not wait_for: it can swallow a cancellation on 3.11
-                sent = await self.publish_now("gateway/status", "offline", retain=True)
-                if not sent:
-                    log.warning("event=offline_not_published reason=not_connected")
+            async with asyncio.timeout(2):  # not wait_for: it can swallow a cancellation on 3.11
+                if await self.publish_now("gateway/status", "offline", retain=True):
+                    return
+        if self.last_error is None and await self._offline_alone():
+            return
+        log.warning("event=offline_not_published reason=not_connected")
+
+    async def _offline_alone(self, timeout_s: float = 1.5) -> bool:
+        """``offline`` over a fresh connection (same client id: it also ends a session a
+        dead task left behind); False when the broker did not take it in ``timeout_s``."""
+        try:
+            async with asyncio.timeout(timeout_s), self._make_client() as client:
+                await client.publish(self.topic("gateway/status"), "offline", qos=1, retain=True)
+            return True
+        except (TimeoutError, aiomqtt.MqttError, OSError):
+            return False
+
+
+def _forget_group_cancel(before: int) -> None:
+    """Undo the cancellation a TaskGroup requested of this task and never withdrew: on
+    Python 3.11 a child failing while the group waits in ``__aexit__`` leaves the parent
+    ``cancelling()`` for good, and every later ``asyncio.timeout`` in the task misfires."""
+    task = asyncio.current_task()
+    while task is not None and task.cancelling() > before:
+        task.uncancel()

@@ -55,6 +55,7 @@ def run_report(config: SiteConfig, req: ReportRequest, journal: Path) -> int:
         print(f"wrote {pdf_path}")
     alarms = report.totals
     print(f"{config.site.id} {month.label}: {alarms.total} alarms, {alarms.drills} drills, "
-          f"{len(report.never_police_acked)} never acknowledged by the police",
+          f"{len(report.never_police_acked)} never acknowledged by the police"
+          + (f"; {report.malformed} damaged journal rows left out" if report.malformed else ""),
           file=sys.stderr)
     return 0

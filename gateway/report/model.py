@@ -60,6 +60,7 @@ class MonthReport:
     rejected: dict[str, int] = field(default_factory=dict)
     sms_part_price: float = 0.0
     currency: str = "VND"
+    malformed: int = 0  # journal rows of the month that are not JSON, left out
 
     @property
     def alarms(self) -> tuple[inc.Incident, ...]:
@@ -128,6 +129,7 @@ def build_report(config: SiteConfig, journal: Path, month: Month, now: float) ->
         upkeep = up.summarise(list(src.timeline(start, end, OPS_TYPES)), start, end,
                               config.health.periodic_test_h)
         coverage = src.coverage()
+        malformed = src.malformed(start, end)
     real = [i for i in incidents if not i.drill]
     wards = {w.id: w.name for w in config.wards}
     return MonthReport(
@@ -137,5 +139,5 @@ def build_report(config: SiteConfig, journal: Path, month: Month, now: float) ->
         _grouped(incidents, "device"), wards, intervals(real), channels, devices,
         dv.ward_drills(config, incidents, month.day_of), upkeep,
         {t: by_type.get(t, 0) for t in REJECTED_TYPES}, config.report.sms_part_price,
-        config.report.currency,
+        config.report.currency, malformed,
     )

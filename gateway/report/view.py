@@ -144,6 +144,8 @@ def _points(v: View) -> list[tuple[str, str]]:
             out.append(("warn", t("p_drill_behind", ward=d.name, n=d.count, target=d.target)))
     out.extend(_device_points(v))
     out.extend(_gateway_points(v))
+    if r.malformed:
+        out.append(("bad", t("p_malformed", n=r.malformed)))
     return out or [("ok", t("p_none"))]
 
 

@@ -43,6 +43,7 @@ from drivers.frames import (
     state_frame,
 )
 from drivers.serialport import PortOpener, keep_open, open_serial
+from gateway.config.values import parse_node_key
 from gateway.core.backoff import Backoff
 from gateway.core.errors import ConfigError
 from gateway.core.events import EventDraft, EventType
@@ -80,12 +81,9 @@ def load_key(path: str | os.PathLike[str]) -> bytes:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([(str(path), f"cannot read key file: {exc}")]) from exc
     try:
-        key = bytes.fromhex("".join(text.split()))
+        return parse_node_key(text)
     except ValueError as exc:
-        raise ConfigError([(str(path), "key file must hold hex digits")]) from exc
-    if len(key) < 16:
-        raise ConfigError([(str(path), "key is shorter than 16 bytes (32 hex digits)")])
-    return key
+        raise ConfigError([(str(path), str(exc))]) from exc
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +99,11 @@ class BusSettings:
     reopen_min_s: float = 0.2
     reopen_max_s: float = 10.0
     poll_s: float = 1.0  # how often supervision is checked
-    flush_s: float = 60.0  # heartbeat-only registry changes are written this often
+    #: how often changed records (last seen, battery, a heartbeat's seq) are written to the
+    #: registry file. Rarely, because it wears the SD card: an accepted event's seq is in the
+    #: journal already, the running gateway answers ``nodes`` from memory, and a power cut
+    #: loses only these display fields of the last minutes (docs/benchmarks.md)
+    flush_s: float = 900.0
     learn: bool = True  # remember unknown nodes that send BOOT, for enrolment
 
 
@@ -151,6 +153,7 @@ class SerialBus:
         self._rejects = RejectLimiter(clock, settings.rejects_per_minute, 60.0)
         self._replays = RejectLimiter(clock, settings.rejects_per_minute, 60.0)
         self._keys: dict[int, bytes | None] = {}
+        self._keys_loaded = False
         self._records: dict[int, NodeRecord] = {}
         self._dirty: set[int] = set()
         self._leds: dict[str, int] = {}
@@ -218,19 +221,30 @@ class SerialBus:
                 self._send_frame(state_frame(node, self._next_gw_seq(), led))
                 self._counts["states_sent"] += 1
 
+    def records(self) -> dict[int, NodeRecord]:
+        """The nodes as the bus knows them now (the registry file may lag by ``flush_s``)."""
+        return dict(self._records)
+
     def led(self, device: str) -> int:
         return self._leds.get(device, 0)
 
     # -- start-up ---------------------------------------------------------------------
 
+    def load_keys(self) -> None:
+        """Read every node's key file (blocking: call it off the loop). Raise ConfigError
+        for a key that cannot be used (unreadable, not hex, empty, under 16 bytes), so the
+        gateway refuses to start rather than run with nodes it cannot verify."""
+        self._keys = {n.node: load_key(n.key_file) if n.key_file else None
+                      for n in self._nodes.values()}
+        self._keys_loaded = True
+
     async def _prepare(self) -> None:
-        """Read key files and bring the registry in line with the configured nodes."""
+        """Read key files (unless done at build) and bring the registry in line with the
+        configured nodes."""
         nodes = list(self._nodes.values())
-        keys = await asyncio.to_thread(
-            lambda: {n.node: load_key(n.key_file) if n.key_file else None for n in nodes}
-        )
+        if not self._keys_loaded:
+            await asyncio.to_thread(self.load_keys)
         self._records = await asyncio.to_thread(self._sync_registry, nodes)
-        self._keys = keys
         for n in nodes:
             self._supervisor.watch(n.node, n.supervision_s)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
 
@@ -117,9 +118,12 @@ def run_enroll(config: SiteConfig, args: argparse.Namespace) -> int:
     return 0
 
 
-def node_listing(registry: Any) -> dict[str, Any]:
+def node_listing(registry: Any, live: Mapping[int, Any] | None = None) -> dict[str, Any]:
+    """Enrolled and pending nodes; ``live`` (the running bus's records) wins over the
+    registry file, which is brought up to date only every few minutes."""
+    records = {**registry.records(), **(live or {})}
     return {
-        "enrolled": [asdict(r) for r in registry.records().values()],
+        "enrolled": [asdict(r) for _, r in sorted(records.items())],
         "pending": [asdict(p) for p in registry.pending()],
     }
 

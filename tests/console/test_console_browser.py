@@ -204,7 +204,7 @@ def test_duress_sounds_until_taken_and_actions_are_deliberate(
         assert len(hotline.deliveries()) == 1
         escalate.click()
         assert hotline.wait_for(lambda h: len(h.deliveries()) >= 2, timeout=10)
-        expect(panic.locator(".police.p-sent")).to_be_visible(timeout=5000)
+        expect(panic.locator(".police.p-sent")).to_be_visible(timeout=10_000)
         history = desk.inner_text("#history")
         assert "Đường dây nóng công an" in history and "Nút cưỡng ép phòng 2" in history
         assert "device:" not in history and "http://" not in history

@@ -16,6 +16,7 @@ import pytest
 
 from gateway.cli import main
 from report.conftest import BuiltMonth
+from report.month_rig import at
 
 PDFTOTEXT, PDFTOPPM = shutil.which("pdftotext"), shutil.which("pdftoppm")
 
@@ -152,3 +153,34 @@ def test_no_journal_is_one_line(tmp_path: Path, november_journal: BuiltMonth,
                  "-o", str(tmp_path / "r.html")]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no journal at" in err[0]
+
+
+def test_damaged_rows_are_left_out_counted_and_said(november_journal: BuiltMonth,
+                                                    tmp_path: Path) -> None:
+    """Hostile input: a row whose body is not JSON (a damaged card) and a broken retained
+    alarm document. The report still comes out, every other figure intact, and says so."""
+    import sqlite3
+
+    site = tmp_path / "site.toml"
+    site.write_text(november_journal.path.read_text(encoding="utf-8").replace(
+        'path = "var"', f'path = "{tmp_path / "var"}"'), encoding="utf-8")
+    (tmp_path / "var").mkdir()
+    src = sqlite3.connect(f"file:{november_journal.journal}?mode=ro", uri=True)
+    dst = sqlite3.connect(tmp_path / "var" / "journal.sqlite3")
+    src.backup(dst)
+    src.close()
+    dst.execute("UPDATE events SET body = '{\"type\": \"press' WHERE seq = (SELECT MIN(seq) "
+                "FROM events WHERE type = 'test_report' AND ts >= ?)", (at(2, 0),))
+    dst.execute("UPDATE retained SET payload = 'null}' WHERE topic = (SELECT MIN(topic) "
+                "FROM retained WHERE topic LIKE 'alarm/%')")
+    dst.commit()
+    dst.close()
+    (tmp_path / "hotline.secret").write_bytes((november_journal.folder / "hotline.secret")
+                                              .read_bytes())
+    (tmp_path / "hotline.secret").chmod(0o600)
+    run = run_cli("report", "-c", str(site), "--month", "2026-11", "-o", str(tmp_path / "r.html"))
+    assert run.returncode == 0, run.stderr
+    assert "11 alarms, 3 drills" in run.stderr and "1 damaged journal rows left out" in run.stderr
+    html = (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "1 dòng nhật ký hỏng không đọc được và không được tính" in html
+    assert "Báo cáo kiểm tra định kỳ: 27/30" in html  # the damaged one was a periodic test

@@ -124,3 +124,19 @@ def test_learn_mode_pending_nodes(tmp_path: Path) -> None:
     assert [p.node for p in Registry(tmp_path / "r.json", clock).pending()] == [77]
     reg.enroll(77, "new-button")
     assert reg.pending() == []
+
+
+def test_node_listing_shows_what_the_running_bus_knows(tmp_path: Path) -> None:
+    """The registry file lags the bus by up to flush_s; ``nodes`` answers from the bus."""
+    from gateway.serialbus.enroll import node_listing
+
+    reg = Registry(tmp_path / "registry.json", ManualClock())
+    try:
+        stored = reg.enroll(3, "bed-3", None)
+        live = {3: replace(stored, last_seq=41, last_seen=1060.0, batt_mv=2950)}
+        (shown,) = node_listing(reg, live)["enrolled"]
+        assert (shown["last_seq"], shown["last_seen"], shown["batt_mv"]) == (41, 1060.0, 2950)
+        (on_file,) = node_listing(reg)["enrolled"]
+        assert on_file["last_seen"] is None
+    finally:
+        reg.close()
