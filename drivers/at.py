@@ -276,6 +276,7 @@ def rssi_to_dbm(rssi: int) -> int | None:
 
 
 def parse_csq(line: str) -> Signal:
+    """``+CSQ: <rssi>,<ber>`` as a :class:`Signal` with the RSSI in dBm (None: unknown)."""
     values = _values(line, "+CSQ")
     if len(values) != 2:
         raise AtError(f"+CSQ needs rssi,ber: {line!r}")

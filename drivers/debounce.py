@@ -24,7 +24,10 @@ class Transition:
 
 
 class Debouncer:
-    def __init__(self, bounce_s: float, hold_s: float, pressed: bool = False) -> None:
+    """One input's edges in, press/release/hold out: the first edge is reported at once
+    (leading-edge debounce adds no latency), bounces within ``bounce_s`` are ignored."""
+
+    def __init__(self, bounce_s: float, hold_s: float, *, pressed: bool = False) -> None:
         self.bounce_s = bounce_s
         self.hold_s = hold_s
         self._raw = pressed
@@ -38,7 +41,7 @@ class Debouncer:
         """The debounced level."""
         return self._reported
 
-    def edge(self, pressed: bool, now: float) -> list[Transition]:
+    def edge(self, *, pressed: bool, now: float) -> list[Transition]:
         """The raw input changed to ``pressed`` at ``now``."""
         self._raw = pressed
         if now < self._lockout_until:

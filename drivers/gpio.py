@@ -9,6 +9,7 @@ factory is an argument: ``MockFactory`` in tests and simulation, the default (lg
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -78,8 +79,8 @@ class GpioInputs:
         self._loop = asyncio.get_running_loop()
         self._sink = sink
         for dev_id, device in self._inputs.items():
-            device.when_activated = self._callback(dev_id, True)
-            device.when_deactivated = self._callback(dev_id, False)
+            device.when_activated = self._callback(dev_id, pressed=True)
+            device.when_deactivated = self._callback(dev_id, pressed=False)
         self._wake = asyncio.Event()
         try:
             await self._record_forever(sink)
@@ -108,17 +109,18 @@ class GpioInputs:
             except Exception as exc:
                 log.error("event=gpio_record_failed error=%r", str(exc))
 
-    def _callback(self, dev_id: str, pressed: bool) -> Any:
+    def _callback(self, dev_id: str, *, pressed: bool) -> Any:
         def on_edge() -> None:  # any thread: stamp and hand off, nothing else
             now = self._clock.monotonic()
             assert self._loop is not None
-            self._loop.call_soon_threadsafe(self._edge, dev_id, pressed, now)
+            self._loop.call_soon_threadsafe(
+                functools.partial(self._edge, dev_id, pressed=pressed, at=now))
 
         return on_edge
 
-    def _edge(self, dev_id: str, pressed: bool, at: float) -> None:
+    def _edge(self, dev_id: str, *, pressed: bool, at: float) -> None:
         self.edges += 1
-        self._emit(dev_id, self._debouncers[dev_id].edge(pressed, at))
+        self._emit(dev_id, self._debouncers[dev_id].edge(pressed=pressed, now=at))
         self._arm(dev_id)
 
     def _tick(self, dev_id: str) -> None:

@@ -245,14 +245,14 @@ def encode_deliver(
     for seq, part in enumerate(parts, start=1):
         udh = bytes([5, 0, 3, ref & 0xFF, len(parts), seq]) if len(parts) > 1 else b""
         first = 0x04 | (0x40 if udh else 0)
-        tpdu = bytes([first]) + _sender_address(sender, alphanumeric)
+        tpdu = bytes([first]) + _sender_address(sender, alphanumeric=alphanumeric)
         tpdu += bytes([0x00, _DCS[alphabet]])
         tpdu += _encode_scts(sent_at) + _user_data(alphabet, part, udh)
         out.append((prefix + tpdu).hex().upper())
     return out
 
 
-def _sender_address(sender: str, alphanumeric: bool = False) -> bytes:
+def _sender_address(sender: str, *, alphanumeric: bool = False) -> bytes:
     if not alphanumeric and _DIGITS.fullmatch(sender.lstrip("+")):
         return _encode_address(sender)
     septets = gsm_septets(sender)
@@ -401,7 +401,7 @@ def _decode_scts(raw: bytes) -> datetime | None:
         return None
 
 
-def _decode_user_data(r: _Reader, alphabet: Alphabet, udhi: bool) -> tuple[bytes, Concat | None]:
+def _decode_user_data(r: _Reader, alphabet: Alphabet, *, udhi: bool) -> tuple[bytes, Concat | None]:
     """TP-UDL and TP-UD: the payload after the header (septets for GSM), and its Concat."""
     udl = r.u8()
     if udl > (160 if alphabet == "gsm7" else 140):

@@ -28,6 +28,7 @@ PLUGIN_GROUP = "alarm_gateway.verbs"
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``alarm-gateway`` verbs, including those installed packages add."""
     parser = argparse.ArgumentParser(
         prog="alarm-gateway",
         description="Ward alarm gateway: panic buttons to the security desk and the police.",
@@ -36,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"alarm-gateway {__version__}")
     sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
 
-    def verb(name: str, help_text: str, needs_config: bool = True) -> argparse.ArgumentParser:
+    def verb(name: str, help_text: str, *, needs_config: bool = True) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
         if needs_config:
             p.add_argument("-c", "--config", required=True, metavar="FILE", help="site TOML file")
@@ -58,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     enroll.add_argument("--wait", type=float, default=0,
                         help="seconds to wait for an unknown node's BOOT (learn mode)")
     verb("hash-password", "read a password and print its argon2id hash for [[console.users]]",
-         False)
+         needs_config=False)
     for add in _verb_modules():
         _VERBS.update(add(verb))
     for plugin in entry_points(group=PLUGIN_GROUP):
@@ -67,12 +68,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one verb; the exit code (0 ok, 1 failed, 2 usage or config) is returned."""
     os.umask(0o077)  # the journal, registry, sockets and lock file: owner-only
     parser = build_parser()
     args = parser.parse_args(argv)
     from gateway.ops.logs import setup_logging
 
-    setup_logging(args.debug)
+    setup_logging(debug=args.debug)
     handler = _VERBS[args.verb]
     try:
         return _handle(handler, args)
@@ -107,7 +109,7 @@ def _handle(handler: Callable[[argparse.Namespace], int], args: argparse.Namespa
 
 
 def _reader_gone() -> int:
-    """stdout's reader has gone (``| head``): point stdout at /dev/null so the interpreter's
+    """The reader of stdout has gone (``| head``): point stdout at /dev/null so the interpreter's
     last flush cannot fail again, and end quietly."""
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
@@ -122,6 +124,7 @@ def _load(args: argparse.Namespace) -> SiteConfig:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
+    """Print every config problem (exit 2), else OK and when duress goes to the police."""
     try:
         config = _load(args)
     except ConfigError as exc:
@@ -141,6 +144,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    """Run the gateway until SIGTERM/SIGINT."""
     config = _load(args)
     from gateway.app import Gateway
     from gateway.ops.stopping import run_until_signal
@@ -168,6 +172,7 @@ async def _settle_heap(ready: asyncio.Event) -> None:
 
 
 def cmd_drill(args: argparse.Namespace) -> int:
+    """Ask the running gateway to raise a drill alarm end to end."""
     from gateway.alarms.drill import request_drill
     from gateway.ops.locate import locate
 
@@ -178,12 +183,14 @@ def cmd_drill(args: argparse.Namespace) -> int:
 
 
 def cmd_enroll(args: argparse.Namespace) -> int:
+    """List, learn or enroll serial button nodes."""
     from gateway.serialbus.enroll import run_enroll
 
     return run_enroll(_load(args), args)
 
 
 def cmd_hash_password(args: argparse.Namespace) -> int:
+    """Read a password (twice, unechoed) and print its argon2id hash for the config."""
     from gateway.console.auth import run_hash_password
 
     return run_hash_password(args)

@@ -19,11 +19,12 @@ from gateway.paths import CONTROL_SOCKET
 
 
 def add_backup_verbs(verb: Callable[..., argparse.ArgumentParser]) -> dict[str, Any]:
+    """Add ``backup`` and ``restore``; return their handlers."""
     b = verb("backup", "back up the journal (online, consistent), registry, config and the "
                        "files it names into one owner-only archive")
     b.add_argument("dest", metavar="DEST", help="the archive (.tar.gz) or a folder for a dated one")
     r = verb("restore", "put a backup's files back where they were (the gateway stopped)",
-             False)
+             needs_config=False)
     r.add_argument("archive", metavar="ARCHIVE", help="a file made by `alarm-gateway backup`")
     r.add_argument("--force", action="store_true",
                    help="replace existing files (each kept as <name>.before-restore)")
@@ -34,6 +35,7 @@ def add_backup_verbs(verb: Callable[..., argparse.ArgumentParser]) -> dict[str, 
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
+    """Write the archive; one line says what it holds."""
     config = load_config(args.config)
     dest = Path(args.dest)
     if args.dest.endswith("/"):
@@ -50,6 +52,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
+    """List an archive, or put its files back (refused while the site's gateway answers)."""
     archive = Path(args.archive)
     manifest = read_manifest(archive)
     files = manifest["files"]

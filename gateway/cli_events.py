@@ -33,6 +33,7 @@ DETAIL_WIDTH = 90
 
 
 def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
     try:
         value = int(text)
     except ValueError:
@@ -43,6 +44,7 @@ def positive_int(text: str) -> int:
 
 
 def seq_number(text: str) -> int:
+    """An argparse type: an event number (SEQ, 0 or more)."""
     try:
         value = int(text)
     except ValueError:
@@ -55,6 +57,7 @@ def seq_number(text: str) -> int:
 def add_events_verb(
     verb: Callable[..., argparse.ArgumentParser],
 ) -> dict[str, Callable[[argparse.Namespace], int]]:
+    """Add the ``events`` verb through ``verb``; returns its handler by name."""
     p = verb("events", "read the journal: a table in local time, or --json for programs")
     p.add_argument("--since", metavar="WHEN",
                    help="RFC 3339 time, or a duration back from now: 90s, 15m, 2h, 3d")
@@ -75,6 +78,7 @@ def add_events_verb(
 
 
 def cmd_events(args: argparse.Namespace) -> int:
+    """Print journal events (a table, or JSON lines), or follow new ones."""
     target = locate(load_config(args.config))
     if target.note:
         print(f"alarm-gateway: {target.note}", file=sys.stderr)

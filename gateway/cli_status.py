@@ -39,6 +39,7 @@ class Line:
 
 
 def add_status_verb(verb: Callable[..., argparse.ArgumentParser]) -> dict[str, Any]:
+    """Add ``status`` with ``verb(name, help)``; return its handler."""
     p = verb("status", "the running gateway's state on one screen: exit 0 healthy, "
                        "1 trouble, 2 no gateway")
     p.add_argument("--json", action="store_true", help="the gateway's answer as JSON")
@@ -46,6 +47,7 @@ def add_status_verb(verb: Callable[..., argparse.ArgumentParser]) -> dict[str, A
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    """Ask the site's running gateway (or its running simulation) and judge each part."""
     config = load_config(args.config)
     target = locate(config)
     if not target.running:
@@ -96,6 +98,7 @@ def judge(answer: dict[str, Any], config: SiteConfig) -> list[Line]:
 
 
 def render(answer: dict[str, Any], lines: list[Line], config: SiteConfig) -> str:
+    """The screen: a verdict line, then one line per part, then the open alarms."""
     health: dict[str, Any] = answer.get("health") or {}
     zone = _zone(config.site.timezone)
     troubles = [x for x in lines if not x.ok]
@@ -118,11 +121,11 @@ def render(answer: dict[str, Any], lines: list[Line], config: SiteConfig) -> str
 
 def _broker(part: Any) -> Line:
     if not isinstance(part, dict):
-        return Line("broker", False, "unknown")
+        return Line("broker", ok=False, text="unknown")
     if part.get("connected"):
-        return Line("broker", True, f"{part.get('broker')} connected, "
+        return Line("broker", ok=True, text=f"{part.get('broker')} connected, "
                                     f"{part.get('published', 0)} published")
-    return Line("broker", False, f"{part.get('broker')} NOT connected: "
+    return Line("broker", ok=False, text=f"{part.get('broker')} NOT connected: "
                                  f"{part.get('last_error') or 'connecting'}")
 
 
@@ -195,13 +198,13 @@ def _serial(part: dict[str, Any]) -> Line:
 
 def _console(part: dict[str, Any]) -> Line:
     if part.get("listening"):
-        return Line("console", True, str(part.get("url")))
-    return Line("console", False, f"not listening: {part.get('error') or 'starting'}")
+        return Line("console", ok=True, text=str(part.get("url")))
+    return Line("console", ok=False, text=f"not listening: {part.get('error') or 'starting'}")
 
 
 def _journal(part: Any) -> Line:
     if not isinstance(part, dict):
-        return Line("journal", False, "unknown")
+        return Line("journal", ok=False, text="unknown")
     bits, ok = [f"seq {part.get('last_seq')}"], True
     for name, value in part.items():
         if isinstance(value, dict) and "backlog" in value:
@@ -214,13 +217,13 @@ def _journal(part: Any) -> Line:
 
 def _disk(free: Any, limit: int) -> Line:
     if not isinstance(free, int):
-        return Line("disk", False, "free space unknown")
+        return Line("disk", ok=False, text="free space unknown")
     return Line("disk", free >= limit, f"{free} MB free (limit {limit} MB)")
 
 
 def _devices(devices: dict[str, Any]) -> Line:
     if not devices:
-        return Line("devices", True, "all normal")
+        return Line("devices", ok=True, text="all normal")
     words = []
     for dev_id, d in sorted(devices.items()):
         what = [w for w, on in (("alarm", d.get("state") == "alarm"),

@@ -17,8 +17,10 @@ Handler = Callable[[argparse.Namespace], int]
 
 
 def register(verb: VerbAdder) -> dict[str, Handler]:
-    """Add ``demo`` and ``simulate`` with ``verb(name, help, needs_config)``; return handlers."""
-    demo = verb("demo", "a simulated hospital, from press to police acknowledgement", False)
+    """Add ``demo`` and ``simulate`` with ``verb(name, help, needs_config=...)``; return
+    handlers."""
+    demo = verb("demo", "a simulated hospital, from press to police acknowledgement",
+                needs_config=False)
     demo.add_argument("--fast", action="store_true", help="shorter pauses between steps")
     simulate = verb("simulate", "simulated hardware for the gateway of FILE")
     simulate.add_argument("--scenario", metavar="FILE", help="run a scenario file unattended")

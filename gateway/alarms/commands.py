@@ -61,8 +61,8 @@ def parse_command(payload: bytes) -> Command:
     if unknown:
         raise CommandError(f"unknown key{'s' if len(unknown) > 1 else ''}: "
                            + ", ".join(repr(k[:40]) for k in unknown[:5]))
-    return Command(_action(data.get("action")), _text(data, "by", MAX_BY, True),
-                   _text(data, "note", MAX_NOTE, False))
+    return Command(_action(data.get("action")), _text(data, "by", MAX_BY, required=True),
+                   _text(data, "note", MAX_NOTE, required=False))
 
 
 def _action(value: Any) -> str:
@@ -73,7 +73,7 @@ def _action(value: Any) -> str:
     return value
 
 
-def _text(data: dict[str, Any], key: str, limit: int, required: bool) -> str:
+def _text(data: dict[str, Any], key: str, limit: int, *, required: bool) -> str:
     value = data.get(key)
     if value is None and not required:
         return ""
@@ -147,7 +147,7 @@ class CommandService:
         detail = {"origin": origin, "payload_bytes": len(payload)}
         log.warning("event=command_rejected alarm=%r origin=%s reason=%r",
                     alarm_id[:80], origin, reason)
-        await self._sink.record(rejected(alarm_id, reason, detail, known))
+        await self._sink.record(rejected(alarm_id, reason, detail, known=known))
         return {"ok": False, "error": reason}
 
     async def on_mqtt(self, alarm_id: str, payload: bytes, *, retained: bool) -> None:

@@ -50,7 +50,7 @@ class _Out:
         self.changed: dict[str, Alarm] = {}
         self.leds: list[tuple[str, int]] = []
 
-    def touch(self, alarm: Alarm, led: bool = False) -> None:
+    def touch(self, alarm: Alarm, *, led: bool = False) -> None:
         self.changed[alarm.id] = alarm
         if led:
             self.leds.append((alarm.device, am.LEDS[alarm.state]))
@@ -264,7 +264,7 @@ class AlarmEngine:
 
     def _decision(self, alarm: Alarm) -> Decision:
         kind = self._devices[alarm.device].kind if alarm.device in self._devices else ""
-        return decide(self.config.policy, alarm.ward, kind, alarm.type, alarm.drill)
+        return decide(self.config.policy, alarm.ward, kind, alarm.type, drill=alarm.drill)
 
     # -- escalating ---------------------------------------------------------------------
     def _escalate(self, out: _Out, alarm: Alarm, reason: str, by: str,
@@ -285,7 +285,7 @@ class AlarmEngine:
             member.group, member.escalate_at = group_id, None
         if kind == "join":
             source = next((a for a in alarms if a.id != alarm.id), alarm)
-            shared = {am.escalation_id(group_id, ch, t, 1) for ch, t in targets(self.config, False)}
+            shared = {am.escalation_id(group_id, ch, t, 1) for ch, t in targets(self.config, drill=False)}
             shared -= {x["escalation_id"] for x in alarm.escalations}
             alarm.escalations.extend(dict(e) for e in source.escalations
                                      if e["escalation_id"] in shared)

@@ -227,7 +227,7 @@ def fold_attempt(entry: dict[str, Any], detail: dict[str, Any]) -> None:
         entry["delivered_at"] = detail.get("delivered_at")
 
 
-def rejected(alarm_id: str, reason: str, detail: dict[str, Any], known: bool) -> EventDraft:
+def rejected(alarm_id: str, reason: str, detail: dict[str, Any], *, known: bool) -> EventDraft:
     """The ``rejected_command`` event for a command that changes nothing (SPEC §3)."""
     keep: dict[str, Any] = {k: detail[k] for k in ("action", "by", "origin") if k in detail}
     return EventDraft(EventType.REJECTED_COMMAND, alarm_id=alarm_id if known else None,
@@ -235,10 +235,12 @@ def rejected(alarm_id: str, reason: str, detail: dict[str, Any], known: bool) ->
 
 
 def annotate(draft: EventDraft, alarm_id: str) -> EventDraft:
+    """``draft`` attached to alarm ``alarm_id`` (drafts are frozen: a copy)."""
     return EventDraft(draft.type, draft.device, draft.value, draft.drill, alarm_id,
                       draft.detail, draft.ts)
 
 
 def with_detail(draft: EventDraft, detail: dict[str, Any]) -> EventDraft:
+    """``draft`` with ``detail`` in place of its own (drafts are frozen: a copy)."""
     return EventDraft(draft.type, draft.device, draft.value, draft.drill, draft.alarm_id,
                       detail, draft.ts)

@@ -16,7 +16,7 @@ from gateway.core.enums import Channel, EntryStatus
 from gateway.core.redact import redact_url
 
 
-def targets(config: SiteConfig, drill: bool) -> list[tuple[str, str]]:
+def targets(config: SiteConfig, *, drill: bool) -> list[tuple[str, str]]:
     """``(channel, target)`` of every configured delivery: the HTTP URL, each police
     receiver's URL (each its own delivery, SPEC §6), each SMS number, each DC-09
     receiving centre (by name).
@@ -59,7 +59,7 @@ def build_plan(
     deliveries = [
         {"escalation_id": escalation_id(key, ch, target, round_no), "channel": ch,
          "target": target}
-        for ch, target in targets(config, primary.drill)
+        for ch, target in targets(config, drill=primary.drill)
     ]
     return {
         "key": key, "round": round_no, "reason": reason, "mass": len(members) > 1,

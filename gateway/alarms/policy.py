@@ -28,7 +28,8 @@ class Decision:
     rule: str  # which part of the config decided, for the journal and the docs
 
 
-def decide(policy: Policy, ward: str | None, kind: str, alarm_type: str, drill: bool) -> Decision:
+def decide(policy: Policy, ward: str | None, kind: str, alarm_type: str, *,
+           drill: bool) -> Decision:
     """The police policy for an alarm.
 
     A duress alarm (a HOLD of any button, any press of a duress button) follows the
@@ -41,7 +42,7 @@ def decide(policy: Policy, ward: str | None, kind: str, alarm_type: str, drill: 
     if drill:
         return Decision(IMMEDIATE, 0, "drill")
     duress = alarm_type == DURESS
-    rule = _best_rule(policy.rules, ward, kind, duress)
+    rule = _best_rule(policy.rules, ward, kind, duress=duress)
     if rule is not None:
         index = policy.rules.index(rule)
         return Decision(rule.mode, rule.after_s, f"policy.rules[{index}]")
@@ -50,7 +51,7 @@ def decide(policy: Policy, ward: str | None, kind: str, alarm_type: str, drill: 
     return Decision(policy.default, policy.after_s, "policy.default")
 
 
-def _best_rule(rules: Iterable[PolicyRule], ward: str | None, kind: str,
+def _best_rule(rules: Iterable[PolicyRule], ward: str | None, kind: str, *,
                duress: bool) -> PolicyRule | None:
     best: PolicyRule | None = None
     best_score = -1
@@ -83,7 +84,7 @@ def duress_summary(config: SiteConfig) -> list[str]:
     per_ward: list[tuple[str, dict[str, Decision]]] = []
     for ward in config.wards:
         present = sorted({d.kind for d in config.devices if d.ward == ward.id})
-        per_ward.append((ward.id, {k: decide(policy, ward.id, k, DURESS, False)
+        per_ward.append((ward.id, {k: decide(policy, ward.id, k, DURESS, drill=False)
                                    for k in present or ["panic_button"]}))
     decisions = [d for _, by_kind in per_ward for d in by_kind.values()]
     if len({_when(d) for d in decisions}) == 1:

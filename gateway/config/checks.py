@@ -27,6 +27,7 @@ _PHONE = re.compile(r"^\+?[0-9]{6,15}$")
 
 
 def cross_checks(raw: dict[str, Any], base: Path) -> list[Problem]:
+    """Every problem the schema cannot see in ``raw`` (relative paths against ``base``)."""
     checks: list[Callable[[dict[str, Any], Path], Iterator[Problem]]] = [
         _site,
         _ward_ids,

@@ -33,6 +33,8 @@ class _Strict(BaseModel):
 
 
 class Site(_Strict):
+    """``[site]``: who the police are told about; ``timezone`` (IANA) for local times."""
+
     id: Ident
     name: str = Field(min_length=1)
     short_name: str = Field(default="", max_length=40)  # in SMS; the name if empty
@@ -42,6 +44,8 @@ class Site(_Strict):
 
 
 class Ward(_Strict):
+    """``[[wards]]``: a department, e.g. ``cap-cuu`` / "Khoa Cấp cứu"."""
+
     id: Ident
     name: str = Field(min_length=1)
     short_name: str = Field(default="", max_length=40)  # in SMS; the name if empty
@@ -51,6 +55,8 @@ DeviceKind = Literal["panic_button", "duress_button", "door_contact", "bed_call"
 
 
 class Device(_Strict):
+    """``[[devices]]``: a button or contact, wired to a GPIO pin or a serial node."""
+
     id: Ident
     ward: str
     room: str = Field(min_length=1)
@@ -75,6 +81,8 @@ class Device(_Strict):
 
 
 class Serial(_Strict):
+    """``[serial]``: the node bus's UART and its battery and supervision limits."""
+
     port: str = "/dev/ttyAMA0"
     baud: int = Field(default=115200, ge=1200, le=4_000_000)
     low_battery_mv: int = Field(default=2600, ge=0, le=10_000)
@@ -82,6 +90,8 @@ class Serial(_Strict):
 
 
 class Mqtt(_Strict):
+    """``[mqtt]``: the broker (TLS and a password file when not on loopback)."""
+
     url: str = "mqtt://127.0.0.1:1883"
     username: str | None = None
     password_file: str | None = None
@@ -95,11 +105,15 @@ class Mqtt(_Strict):
 
 
 class Storage(_Strict):
+    """``[storage]``: the folder of the journal, registry and control socket."""
+
     path: str = "/var/lib/alarm-gateway"
     retention_days: float = Field(default=90, gt=0, le=3650)
 
 
 class Health(_Strict):
+    """``[health]``: how often ``gateway/health`` is published and its trouble limits."""
+
     interval_s: float = Field(default=30, ge=1, le=60)
     disk_free_min_mb: int = Field(default=200, ge=0)
     backlog_max: int = Field(default=1000, ge=1)
@@ -122,6 +136,8 @@ class PolicyRule(_Strict):
 
 
 class MassAlarm(_Strict):
+    """``[policy.mass_alarm]``: ``count`` alarms within ``window_s`` become one escalation."""
+
     count: int = Field(default=3, ge=2, le=1000)
     window_s: int = Field(default=30, ge=1, le=3600)
 
@@ -151,6 +167,8 @@ class Policy(_Strict):
 
 
 class HttpChannel(_Strict):
+    """``[escalation.http]``: the police hotline (SPEC §4) and its retry timing."""
+
     url: str
     secret_file: str
     ca_file: str | None = None
@@ -174,6 +192,8 @@ class PoliceReceiver(HttpChannel):
 
 
 class SmsChannel(_Strict):
+    """``[escalation.sms]``: police numbers, drill numbers and who may reply."""
+
     numbers: list[str] = Field(default_factory=list)
     drill_numbers: list[str] = Field(default_factory=list)
     reply_numbers: list[str] = Field(default_factory=list)
@@ -228,6 +248,8 @@ class Dc09Channel(_Strict):
 
 
 class Escalation(_Strict):
+    """``[escalation]``: every way to the police."""
+
     http: HttpChannel | None = None
     receivers: list[PoliceReceiver] = Field(default_factory=list)
     sms: SmsChannel | None = None
@@ -237,6 +259,8 @@ class Escalation(_Strict):
 
 
 class Modem(_Strict):
+    """``[modem]``: the LTE modem's port (SMS out, police replies in)."""
+
     port: str
     baud: int = Field(default=115200, ge=1200, le=4_000_000)
     poll_s: float = Field(default=30, ge=1, le=3600)
@@ -247,6 +271,8 @@ TemplateKind = Literal["alarm", "drill", "reminder", "mass", "confirmation", "no
 
 
 class Messages(_Strict):
+    """``[messages]``: the language and templates of police messages."""
+
     language: Literal["vi", "en"] = "vi"
     sms: str | None = None  # the alarm SMS template (same as templates.alarm)
     sms_en: str | None = None  # the alarm SMS template when language = "en"
@@ -256,11 +282,15 @@ class Messages(_Strict):
 
 
 class ConsoleUser(_Strict):
+    """``[[console.users]]``: a security desk login (argon2id hash only)."""
+
     name: str = Field(min_length=1, max_length=64)
     password_hash: str = Field(pattern=r"^\$argon2id\$")
 
 
 class Console(_Strict):
+    """``[console]``: the security desk web page."""
+
     enabled: bool = True
     listen: str = "127.0.0.1:8080"
     tls_cert: str | None = None
@@ -274,6 +304,8 @@ class Console(_Strict):
 
 
 class HomeAssistant(_Strict):
+    """``[homeassistant]``: MQTT discovery for Home Assistant."""
+
     enabled: bool = False
     discovery_prefix: str = Field(default="homeassistant", pattern=r"^[A-Za-z0-9_/-]{1,64}$")
 

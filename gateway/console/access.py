@@ -30,6 +30,8 @@ JOURNAL_PER_MINUTE = 10
 
 
 class Role(StrEnum):
+    """Who a page is for: an operator who acts, or a wall display that only shows."""
+
     OPERATOR = "operator"
     DISPLAY = "display"
 

@@ -139,7 +139,8 @@ class LiveFeed:
             return "normal"
         device = self._config.device(str(doc.get("device")))
         kind = device.kind if device is not None else ""
-        rule = decide(self._config.policy, doc.get("ward"), kind, str(doc.get("type")), False)
+        rule = decide(self._config.policy, doc.get("ward"), kind, str(doc.get("type")),
+                      drill=False)
         return "critical" if rule.mode == IMMEDIATE else "normal"
 
     def _broadcast(self, name: str, data: dict[str, Any]) -> None:

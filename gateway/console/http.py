@@ -47,7 +47,8 @@ def sse(name: str, data: str) -> bytes:
     return f"event: {name}\n{lines}\n".encode()
 
 
-def secure_headers(response: web.StreamResponse, tls: bool) -> None:
+def secure_headers(response: web.StreamResponse, *, tls: bool) -> None:
+    """Security headers for every answer (HSTS only over TLS)."""
     h = response.headers
     h.setdefault("Content-Security-Policy", CSP)
     h.setdefault("X-Content-Type-Options", "nosniff")

@@ -55,7 +55,8 @@ class Viewer:
 
 
 class LoginRoutes:
-    """``hold_s``: a refused login (429, 503) is answered only after about this long (or the
+    """``/api/login``, ``/api/logout`` and ``/api/session`` of the console. ``hold_s``: a
+    refused login (429, 503) is answered only after about this long (or the
     delay, if shorter), so a flood of parallel requests costs the event loop at most one
     answer per connection per ``hold_s``, not one per round trip; the alarm path shares
     that loop."""

@@ -85,7 +85,7 @@ class ConsoleApp:
     async def _headers(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         response = await handler(request)
         if not response.prepared:
-            secure_headers(response, self.secure)
+            secure_headers(response, tls=self.secure)
         return response
 
     @web.middleware
@@ -155,7 +155,7 @@ class ConsoleApp:
                 "Content-Type": "text/event-stream; charset=utf-8",
                 "Cache-Control": "no-store", "X-Accel-Buffering": "no",
             })
-            secure_headers(response, self.secure)
+            secure_headers(response, tls=self.secure)
             await response.prepare(request)
             snapshot = await self.feed.snapshot()
             snapshot["user"] = viewer.session.name if viewer.session else None

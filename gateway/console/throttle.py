@@ -25,6 +25,9 @@ from gateway.core.ports import Clock
 
 @dataclass(frozen=True, slots=True)
 class Rule:
+    """A throttle: ``free`` attempts in a row, then a doubling delay from ``base_s``
+    up to ``cap_s`` seconds."""
+
     free: int  # attempts in a row without any delay
     base_s: float = 1.0
     cap_s: float = 30.0

@@ -24,6 +24,8 @@ any change of state, battery or trouble flags republishes at once."""
 
 @dataclass
 class DeviceFlags:
+    """What ``device/<id>/state`` is made of; persisted so a restart keeps it."""
+
     alarm: bool = False
     offline: bool = False
     tamper: bool = False

@@ -24,7 +24,7 @@ from gateway.core.events import EventDraft, EventType
 from gateway.core.ports import Clock, EventSink
 from gateway.core.redact import redact_url
 from gateway.escalation.outbound import Outbound
-from gateway.escalation.wire import Verdict, classify_status
+from gateway.escalation.wire import AttemptCallback, Verdict, classify_status
 
 log = logging.getLogger(__name__)
 
@@ -162,8 +162,9 @@ class HttpRunner:
 
     def _reporting(self, plan: dict[str, Any], d: dict[str, Any], done: list[int],
                    deadline: float | None
-                   ) -> Callable[[int, int | str, bool, float], Awaitable[None]]:
-        async def on_attempt(n: int, label: int | str, retry: bool, delay: float) -> None:
+                   ) -> AttemptCallback:
+        async def on_attempt(n: int, label: int | str, *, will_retry: bool,
+                             delay_s: float) -> None:
             done[0] += 1
             verdict = classify_status(label) if isinstance(label, int) else Verdict.RETRY
             status = ATTEMPT_STATUS[verdict]
@@ -172,7 +173,7 @@ class HttpRunner:
             if status is AttemptStatus.DELIVERED:
                 extra["delivered_at"] = rfc3339(self._reporter.clock.wall())
             if status is AttemptStatus.RETRYING:
-                extra["retry_in_s"] = round(delay if retry else self._pause(deadline), 3)
+                extra["retry_in_s"] = round(delay_s if will_retry else self._pause(deadline), 3)
             await self._reporter.attempt(plan, d, done[0], status,
                                          will_retry=status is AttemptStatus.RETRYING, **extra)
         return on_attempt
@@ -191,7 +192,7 @@ class SmsRunner:
     """Sends plan SMS through ``sender`` (the modem), rate-limited per number."""
 
     def __init__(self, sender: Any, outbound: Outbound, reporter: Reporter, clock: Clock,
-                 sleep: Sleep, min_interval_s: float, backoff: Backoff = RESEND):
+                 sleep: Sleep, min_interval_s: float, backoff: Backoff = RESEND) -> None:
         self.sender = sender
         self._outbound = outbound
         self._reporter = reporter

@@ -32,6 +32,7 @@ from gateway.core.clock import SystemClock, rfc3339
 from gateway.core.ports import Clock
 from gateway.core.redact import redact_text, redact_url
 from gateway.escalation.wire import (
+    AttemptCallback,
     AttemptOutcome,
     DeliveryResult,
     EscalationRequest,
@@ -44,11 +45,6 @@ from gateway.escalation.wire import (
 )
 
 log = logging.getLogger(__name__)
-
-AttemptCallback = Callable[[int, int | str, bool, float], Awaitable[None] | None]
-"""``(attempt_no, status_or_error, will_retry, delay_s)``, called on the event loop after
-every attempt (awaited if it returns an awaitable), so the gateway can journal each one.
-An exception it raises is not caught: it ends :meth:`HttpChannel.deliver` and propagates."""
 
 USER_AGENT = "ward-alarm-gateway/0.1"
 WORKERS = 8  # threads for POSTs in flight at once (a mass alarm's rounds, slow answers)
@@ -209,7 +205,7 @@ class HttpChannel:
     def _ssl_context(self) -> ssl.SSLContext:
         with self._context_lock:
             if self._context is None:
-                self._context = build_ssl_context(self.ca_file, self.insecure)
+                self._context = build_ssl_context(self.ca_file, insecure=self.insecure)
             return self._context
 
     def _elapsed(self, started: float) -> float:
@@ -256,12 +252,13 @@ async def _report(
 ) -> None:
     if callback is None:
         return
-    result = callback(attempt, label, will_retry, delay_s)
+    # an exception the callback raises is not caught: it ends deliver() and propagates
+    result = callback(attempt, label, will_retry=will_retry, delay_s=delay_s)
     if inspect.isawaitable(result):
         await result
 
 
-def build_ssl_context(ca_file: str | None, insecure: bool) -> ssl.SSLContext:
+def build_ssl_context(ca_file: str | None, *, insecure: bool) -> ssl.SSLContext:
     """Client context: ``ca_file`` only, else the system's CAs (certifi if it has none).
 
     ``insecure`` disables verification entirely (an explicit lab option).

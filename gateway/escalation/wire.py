@@ -11,11 +11,12 @@ import hashlib
 import hmac
 import json
 import re
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import UTC
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlencode
 
 from gateway.core.backoff import Backoff
@@ -216,6 +217,15 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
 
 
 RETRYABLE_STATUSES = frozenset({408, 429})
+
+
+class AttemptCallback(Protocol):
+    """Told after every attempt of a channel's delivery loop, on the event loop, so the
+    gateway can journal each one: the attempt number, the answer (an HTTP status, a DC-09
+    answer) or the error, whether another attempt follows and after how many seconds."""
+
+    def __call__(self, attempt: int, label: int | str, /, *, will_retry: bool,
+                 delay_s: float) -> Awaitable[None] | None: ...
 
 
 class Verdict(StrEnum):

@@ -154,7 +154,7 @@ def _ack_pollers(gw: Gateway, channels: dict[str, tuple[str, Any]]) -> None:
         source = AckSource(rid, cfg.url, gw.config.site.id,
                            read_secret(gw.config, cfg.secret_file).encode(), cfg.poll_wait_s)
         context = build_ssl_context(str(gw.config.resolve(cfg.ca_file)) if cfg.ca_file else None,
-                                    cfg.insecure) if cfg.url.startswith("https") else None
+                                    insecure=cfg.insecure) if cfg.url.startswith("https") else None
         cursor = stored.get(CURSOR_KEY + rid)
         poller = AckPoller(source, int(cursor) if isinstance(cursor, int) else 0,
                            _ack_commit(gw), _trouble(gw), gw.clock, context)

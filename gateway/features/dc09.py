@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 
 def dc09_lane(gw: Gateway) -> Dc09Service | None:
+    """The DC-09 service of ``[escalation.dc09]`` (its tasks and health added), or None."""
     cfg = gw.config.escalation.dc09
     if cfg is None:
         return None

@@ -31,6 +31,7 @@ INBOX_JOURNAL_N = 10
 
 
 def add_modem_verb(verb: Callable[..., argparse.ArgumentParser]) -> dict[str, Any]:
+    """Add ``modem`` and its operations; return its handler."""
     p = verb("modem", "the site's modem: identify, signal, send a test SMS, inbox")
     ops = p.add_subparsers(dest="op", required=True, metavar="OP")
     ops.add_parser("identify", help="manufacturer, model, IMEI, SIM (IMSI, ICCID), operator")
@@ -44,6 +45,7 @@ def add_modem_verb(verb: Callable[..., argparse.ArgumentParser]) -> dict[str, An
 
 
 def cmd_modem(args: argparse.Namespace) -> int:
+    """One operation, through the running gateway or directly on the port."""
     config = load_config(args.config)
     if config.modem is None:
         raise CommandError(f"{args.config} has no [modem] section")
@@ -83,6 +85,7 @@ def cmd_modem(args: argparse.Namespace) -> int:
 
 def render(op: str, answer: dict[str, Any], received: list[dict[str, Any]] | None,
            config: SiteConfig) -> str:
+    """The answer as gammu users read it: labelled rows."""
     if op == "send":
         sent = answer.get("sent") or {}
         parts = sent.get("parts", 0)

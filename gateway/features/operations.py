@@ -31,6 +31,7 @@ _LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 
 
 async def build(gw: Gateway) -> None:
+    """Operations: weak-security warnings, trouble watch, periodic test, control socket."""
     warn_weak_security(gw)
     watch = TroubleWatch(gw)
     gw.health.observe(watch.observe)

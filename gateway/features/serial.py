@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from gateway.app import Gateway
 
 async def build_serial(gw: Gateway) -> None:
+    """The serial node bus of ``[serial]``: its inputs, LEDs, health and enrolment."""
     from gateway.serialbus.bus import BusNode, BusSettings, SerialBus
     from gateway.serialbus.logic import SEQ_KEY, AcceptedSeqs
     from gateway.serialbus.registry import Registry

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
 
 def register_fault_commands(gw: Gateway) -> None:
+    """``tasks`` and ``fail_task`` on the control socket of a simulated gateway: the tests
+    make a long-lived task fail and check that the whole gateway stops."""
     async def tasks(request: dict[str, Any]) -> dict[str, Any]:
         return {"tasks": gw.supervisor.names, "running": gw.supervisor.running()}
 
@@ -38,7 +40,9 @@ def register_fault_commands(gw: Gateway) -> None:
 
 
 def register_sim_commands(gw: Gateway) -> None:
-    async def drive(request: dict[str, Any], pressed: bool) -> dict[str, Any]:
+    """``press``/``release``/``click``/``leds`` on the control socket of a simulated
+    gateway (GPIO through gpiozero's mock pins)."""
+    async def drive(request: dict[str, Any], *, pressed: bool) -> dict[str, Any]:
         device = request.get("device")
         dev = gw.config.device(device) if isinstance(device, str) else None
         if dev is None or dev.input != "gpio" or dev.pin is None:
@@ -50,19 +54,19 @@ def register_sim_commands(gw: Gateway) -> None:
         return {"device": dev.id, "pressed": pressed}
 
     async def press(request: dict[str, Any]) -> dict[str, Any]:
-        return await drive(request, True)
+        return await drive(request, pressed=True)
 
     async def release(request: dict[str, Any]) -> dict[str, Any]:
-        return await drive(request, False)
+        return await drive(request, pressed=False)
 
     async def click(request: dict[str, Any]) -> dict[str, Any]:
         """Press, hold ``seconds`` (default 0.1), release, and wait out the debounce
         lock-out so the next click is a new press, as a finger would."""
         dev = gw.config.device(str(request.get("device")))
         seconds = click_seconds(request.get("seconds", 0.1))
-        await drive(request, True)
+        await drive(request, pressed=True)
         await asyncio.sleep(seconds)
-        answer = await drive(request, False)
+        answer = await drive(request, pressed=False)
         await asyncio.sleep((dev.bounce_ms if dev else 30) / 1000 * 1.5)
         return answer
 

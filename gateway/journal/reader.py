@@ -154,7 +154,7 @@ def read_page(journal: Path, q: EventQuery) -> Page:
             rows.reverse()
         events = [_event(body) for _, body in rows]
         if not events:
-            return Page([], False, False)
+            return Page([], earlier=False, later=False)
         first, last = rows[0][0], rows[-1][0]
         base, base_args = _where(conn, q)
         earlier = more if backwards else _exists(conn, base, base_args, "seq < ?", first)
@@ -178,6 +178,7 @@ def read_after(journal: Path, q: EventQuery, seq: int) -> list[dict[str, Any]]:
 
 
 def last_seq(journal: Path) -> int:
+    """The highest ``seq`` in the journal file (0 when empty), read-only."""
     with _connect(journal) as conn:
         row = conn.execute("SELECT MAX(seq) FROM events").fetchone()
     return int(row[0] or 0)

@@ -86,7 +86,7 @@ class Committed:
     events: list[Event]
 
 
-def connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
+def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
     """A connection with the durability settings the promise needs."""
     try:
         if readonly:

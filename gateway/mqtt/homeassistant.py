@@ -58,6 +58,7 @@ _BATTERY = (
 
 
 def gateway_identifier(config: SiteConfig) -> str:
+    """The gateway's Home Assistant device identifier."""
     return f"{config.site.id}_gateway"
 
 

@@ -123,6 +123,7 @@ class BrokerSettings:
 
 
 def settings_from_config(config: SiteConfig) -> BrokerSettings:
+    """Broker settings from ``[mqtt]`` (secret files read, paths resolved)."""
     m = config.mqtt
     url = urlsplit(m.url)
     tls = url.scheme == "mqtts"
@@ -322,13 +323,13 @@ class MqttLink:
             payload = message.payload if isinstance(message.payload, bytes) else str(message.payload or "").encode()
             if topic.startswith(prefix) and topic.endswith("/set"):
                 alarm_id = topic[len(prefix):-len("/set")]
-                await self._command(alarm_id, payload, bool(message.retain))
+                await self._command(alarm_id, payload, retained=bool(message.retain))
             else:
                 for pattern, callback in self._extra_subscriptions.items():
                     if aiomqtt.Topic(topic).matches(pattern):
                         await self._dispatch(callback, topic, payload)
 
-    async def _command(self, alarm_id: str, payload: bytes, retained: bool) -> None:
+    async def _command(self, alarm_id: str, payload: bytes, *, retained: bool) -> None:
         if self._on_command is None:
             return
         try:
@@ -349,11 +350,13 @@ class MqttLink:
         except Exception:
             log.exception("event=command_handler_failed key=%s", key)
 
-    async def publish_now(self, suffix: str, payload: str | bytes, retain: bool = False) -> bool:
+    async def publish_now(self, suffix: str, payload: str | bytes, *,
+                          retain: bool = False) -> bool:
         """Best-effort direct publish (health); False when not connected."""
-        return await self.publish_full(self.topic(suffix), payload, retain)
+        return await self.publish_full(self.topic(suffix), payload, retain=retain)
 
-    async def publish_full(self, topic: str, payload: str | bytes, retain: bool = False) -> bool:
+    async def publish_full(self, topic: str, payload: str | bytes, *,
+                           retain: bool = False) -> bool:
         """:meth:`publish_now` to a whole topic, outside ``<prefix>/<site>/`` (Home Assistant
         discovery); False when not connected."""
         client = self._client  # set once CONNACK arrived, before ``connected`` is announced

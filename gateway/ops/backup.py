@@ -67,6 +67,8 @@ class Entry:
 
 @dataclass(frozen=True, slots=True)
 class Report:
+    """What one backup wrote: the archive, its files, the journal's event count."""
+
     archive: Path
     entries: tuple[Entry, ...]
     journal_events: int | None
@@ -183,6 +185,7 @@ def _write_archive(dest: Path, staged: list[tuple[Entry, Path]], manifest: dict[
 # -- restore ------------------------------------------------------------------------------
 
 def read_manifest(archive: Path) -> dict[str, Any]:
+    """The archive's ``manifest.json``; ``BackupError`` when it is not one of ours."""
     try:
         with tarfile.open(archive, "r:gz") as tar:
             member = tar.extractfile(MANIFEST)

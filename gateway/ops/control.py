@@ -26,6 +26,8 @@ MAX_LINE = 64 * 1024
 
 
 class ControlServer:
+    """The owner-only Unix control socket: one JSON request per line, one answer each."""
+
     def __init__(self, path: Path) -> None:
         self.path = path
         self._handlers: dict[str, Handler] = {}
@@ -113,4 +115,5 @@ async def request(path: Path, payload: dict[str, Any], timeout: float = 10.0) ->
 
 
 def request_sync(path: Path, payload: dict[str, Any], timeout: float = 10.0) -> dict[str, Any]:
+    """One request to the control socket at ``path``, from synchronous code (the CLI)."""
     return asyncio.run(request(path, payload, timeout))

@@ -32,6 +32,8 @@ Observer = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 class HealthReporter:
+    """Publishes ``gateway/health`` every ``interval_s`` from the registered providers."""
+
     def __init__(self, journal: Journal, clock: Clock, storage: str, interval_s: float) -> None:
         self._journal = journal
         self._clock = clock

@@ -43,17 +43,17 @@ def answers(socket: Path, timeout: float = PING_TIMEOUT_S) -> bool:
 def locate(config: SiteConfig) -> Target:
     """The site's running gateway, else its running simulation, else the site's files."""
     if answers(control_path(config)):
-        return Target(config, True)
+        return Target(config, running=True)
     derived = simulation_config_path(config)
     if derived.exists():
         try:
             sim = load_config(derived)
         except (OSError, ValueError):
-            return Target(config, False)
+            return Target(config, running=False)
         if answers(control_path(sim)):
-            return Target(sim, True, f"no gateway runs for this site; using its running "
-                                     f"simulation ({derived})")
-    return Target(config, False)
+            return Target(sim, running=True, note=f"no gateway runs for this site; using its "
+                                                  f"running simulation ({derived})")
+    return Target(config, running=False)
 
 
 def missing_journal_hint(config: SiteConfig) -> str | None:

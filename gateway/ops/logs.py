@@ -57,6 +57,8 @@ def _escaped_args(args: Any) -> Any:
 
 
 class KeyValueFormatter(logging.Formatter):
+    """``ts=… level=… logger=…`` then the message, escaped, credentials masked."""
+
     def format(self, record: logging.LogRecord) -> str:
         line = (
             f"ts={rfc3339(record.created)} level={record.levelname.lower()} "
@@ -86,7 +88,8 @@ class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
         super().emit(record)
 
 
-def setup_logging(debug: bool = False) -> None:
+def setup_logging(*, debug: bool = False) -> None:
+    """One line per record on stdout (journald adds its own time)."""
     handler = _StdoutHandler(sys.stdout)
     handler.setFormatter(KeyValueFormatter())
     root = logging.getLogger()

@@ -45,7 +45,7 @@ class Notifier:
         try:
             if self._sock is None:
                 self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-                self._sock.setblocking(False)
+                self._sock.setblocking(False)  # noqa: FBT003 - the socket API's own flag
             target = "\0" + self.address[1:] if self.address.startswith("@") else self.address
             self._sock.sendto("\n".join(lines).encode(), target)
         except OSError as exc:

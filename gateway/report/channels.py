@@ -50,6 +50,8 @@ class CallRow:
 
 @dataclass(frozen=True, slots=True)
 class Channels:
+    """The month's deliveries per channel and target, police calls and SMS parts."""
+
     rows: tuple[ChannelRow, ...]
     calls: tuple[CallRow, ...]
     sms_parts: int | None  # SMS parts sent in the month, None when not journaled
@@ -73,6 +75,7 @@ class _Acc:
 
 
 def summarise(groups: Iterable[AttemptGroup]) -> Channels:
+    """Attempt groups folded into one row per channel and target."""
     acc: dict[tuple[str, str], _Acc] = {}
     for g in groups:
         if g.status in NOT_ATTEMPTS:

@@ -39,6 +39,7 @@ def outputs(config: SiteConfig, req: ReportRequest, label: str) -> tuple[Path | 
 
 
 def run_report(config: SiteConfig, req: ReportRequest, journal: Path) -> int:
+    """Build the month's report from ``journal`` and write what ``req`` asks for."""
     from gateway.report.model import build_report
     from gateway.report.render import render_html, require_extra, write_pdf, write_text
 

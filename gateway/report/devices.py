@@ -33,6 +33,8 @@ class Period:
 
 @dataclass(frozen=True, slots=True)
 class DeviceRow:
+    """One device's month: presses, drills, trouble and battery."""
+
     device: str
     ward: str
     room: str
@@ -62,6 +64,8 @@ class DeviceRow:
 
 @dataclass(frozen=True, slots=True)
 class WardDrills:
+    """One ward's drills against its target, and how many the police acknowledged."""
+
     ward: str
     name: str
     target: int

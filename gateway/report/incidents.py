@@ -72,7 +72,7 @@ class _Open:
     police: tuple[float, str | None] | None = None
     resolved: tuple[float, str | None, str] | None = None
 
-    def finish(self, mass: bool) -> Incident:
+    def finish(self, *, mass: bool) -> Incident:
         taken, police = self.taken or (None, None), self.police or (None, None)
         resolved = self.resolved or (None, None, "")
         return replace(
@@ -101,7 +101,7 @@ def fold(rows: Iterable[LifecycleRow], start: float, end: float) -> list[Inciden
                 _input(open_[row.alarm_id], row)
             else:
                 raising[row.alarm_id] = row.type
-    out = [o.finish(o.base.id in mass_ids) for o in open_.values()]
+    out = [o.finish(mass=o.base.id in mass_ids) for o in open_.values()]
     return sorted(out, key=lambda i: i.raised)
 
 
@@ -161,4 +161,5 @@ def _input(found: _Open, row: LifecycleRow) -> None:
 
 
 def with_codes(incidents: list[Incident], codes: dict[str, str]) -> list[Incident]:
+    """``incidents`` with each alarm's 4-digit code filled in."""
     return [replace(i, code=codes.get(i.id, "")) for i in incidents]

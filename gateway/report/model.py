@@ -41,6 +41,8 @@ class TypeCounts:
 
 @dataclass(frozen=True, slots=True)
 class MonthReport:
+    """Everything the monthly report shows, computed from the journal (no I/O)."""
+
     site_id: str
     site_name: str
     site_address: str
@@ -100,6 +102,7 @@ class MonthReport:
 
 
 def count_types(incidents: Iterable[inc.Incident]) -> TypeCounts:
+    """Real alarms by kind, and drills apart."""
     n = {"panic": 0, "duress": 0, "contact": 0, "mass": 0, "drills": 0}
     for i in incidents:
         if i.drill:

@@ -56,7 +56,7 @@ class Month:
     def local(self, ts: float) -> datetime:
         return datetime.fromtimestamp(ts, self.zone)
 
-    def fmt(self, ts: float | None, with_date: bool = True) -> str:
+    def fmt(self, ts: float | None, *, with_date: bool = True) -> str:
         """``23/11 19:42`` (or ``19:42``), local time; ``—`` for None."""
         if ts is None:
             return "—"

@@ -42,6 +42,7 @@ def require_extra(*, pdf: bool) -> None:
 
 
 def render_html(report: MonthReport, lang: Lang) -> str:
+    """The report as one self-contained HTML page in ``lang``."""
     import jinja2
 
     from gateway.report.view import build_view, context
@@ -80,6 +81,7 @@ def write_pdf(html: str, path: Path) -> None:
 
 
 def write_text(text: str, path: Path) -> None:
+    """Write ``text`` to ``path``; a failure is one clear GatewayError."""
     try:
         path.write_text(text, encoding="utf-8")
     except OSError as exc:

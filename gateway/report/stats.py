@@ -55,6 +55,7 @@ def percentile(sorted_values: Sequence[float], p: float) -> float | None:
 
 
 def interval(step: Step, incidents: Sequence[Incident]) -> Interval:
+    """How long ``step`` took across ``incidents``: count, p50, p90, worst."""
     timed = [(i, i.after(STEP_TIME[step](i))) for i in incidents]
     pairs = [(i, s) for i, s in timed if s is not None]
     values = sorted(s for _, s in pairs)
@@ -64,4 +65,5 @@ def interval(step: Step, incidents: Sequence[Incident]) -> Interval:
 
 
 def intervals(incidents: Sequence[Incident]) -> tuple[Interval, ...]:
+    """Every step's :func:`interval`."""
     return tuple(interval(step, incidents) for step in Step)

@@ -21,6 +21,8 @@ from gateway.report.source import TimelineRow
 
 
 class Trouble(StrEnum):
+    """The kinds of trouble the report groups periods by."""
+
     BROKER = "broker"
     HOTLINE = "hotline"
     MODEM = "modem"
@@ -32,6 +34,8 @@ class Trouble(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Upkeep:
+    """The month's restarts, trouble periods and periodic tests."""
+
     restarts: tuple[float, ...]  # unix s of each gateway start
     trouble: dict[Trouble, tuple[Period, ...]]
     tests: int  # periodic test reports journaled
@@ -60,6 +64,7 @@ def category(detail: dict[str, Any]) -> tuple[Trouble, str]:
 
 def summarise(rows: Sequence[TimelineRow], start: float, end: float,
               periodic_test_h: float) -> Upkeep:
+    """Restarts, trouble periods and test coverage between ``start`` and ``end``."""
     restarts = tuple(r.ts for r in rows if r.type == "gateway_start")
     keyed: dict[tuple[Trouble, str], list[TimelineRow]] = {}
     for r in rows:

@@ -15,6 +15,7 @@ from gateway.paths import journal_path
 def add_report_verb(
     verb: Callable[..., argparse.ArgumentParser],
 ) -> dict[str, Callable[[argparse.Namespace], int]]:
+    """Add the ``report`` verb through ``verb``; returns its handler by name."""
     p = verb("report", "the monthly report for the meeting with the police (HTML, PDF)")
     p.add_argument("--month", metavar="YYYY-MM", help="default: the previous month")
     p.add_argument("-o", "--output", metavar="FILE", type=Path, help="HTML file to write")

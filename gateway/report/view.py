@@ -19,6 +19,8 @@ LISTED = 6  # alarms named in one point before "…"
 
 @dataclass(frozen=True, slots=True)
 class Card:
+    """One figure at the top of the report, with its tone."""
+
     label: str
     value: str
     sub: str = ""
@@ -27,6 +29,8 @@ class Card:
 
 @dataclass
 class View:
+    """What the HTML template renders: texts, cards, points and charts."""
+
     lang: Lang
     t: Texts
     r: MonthReport
@@ -96,6 +100,7 @@ class View:
 
 
 def build_view(report: MonthReport, lang: Lang) -> View:
+    """The :class:`View` of ``report`` in ``lang``."""
     view = View(lang, Texts(lang), report)
     view.cards = _cards(view)
     view.points = _points(view)

@@ -96,6 +96,7 @@ def _wait_for_new(config: SiteConfig, seconds: float) -> int | None:
 
 
 def run_enroll(config: SiteConfig, args: argparse.Namespace) -> int:
+    """The ``enroll`` verb against the running gateway (or the registry file)."""
     if config.serial is None:
         raise CommandError("this config has no [serial] section: there is no bus to enroll on")
     node = args.node

@@ -34,6 +34,8 @@ FRAME_EVENTS: Mapping[str, EventType] = {
 
 
 class Verdict(StrEnum):
+    """What a frame is to the bus logic."""
+
     NEW = "new"
     HEARTBEAT = "heartbeat"
     RETRANSMISSION = "retransmission"
@@ -41,6 +43,8 @@ class Verdict(StrEnum):
 
 
 class Reply(StrEnum):
+    """What the gateway answers a frame with."""
+
     ACK = "ack"  # same seq, value = LED state
     STATE = "state"  # the gateway's own seq, value = LED state
 
@@ -175,6 +179,7 @@ def rejected_frame_draft(
 
 
 def supervision_draft(device: str, node: int, *, lost: bool, now: float) -> EventDraft:
+    """A node went silent past its supervision time (``lost``), or was heard again."""
     kind = EventType.SUPERVISION_LOST if lost else EventType.SUPERVISION_RESTORED
     return EventDraft(kind, device, 0, detail={"node": node}, ts=now)
 

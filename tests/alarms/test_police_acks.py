@@ -60,10 +60,10 @@ def test_every_receiver_is_a_delivery_and_drills_go_to_drill_urls(tmp_path: Path
         "http": {"url": "http://127.0.0.1:9/alarm",
                  "secret_file": str(tmp_path / "hotline.secret")},
         "receivers": receivers(tmp_path)})
-    assert [t for c, t in targets(config, False) if c == "http"] == [
+    assert [t for c, t in targets(config, drill=False) if c == "http"] == [
         "http://127.0.0.1:9/alarm", "http://127.0.0.1:9/v1/alarms",
         "https://ca-quan.example/police/v1/alarms"]
-    assert [t for c, t in targets(config, True) if c == "http"][-1] == \
+    assert [t for c, t in targets(config, drill=True) if c == "http"][-1] == \
         "https://ca-quan.example/drill/v1/alarms"
 
 

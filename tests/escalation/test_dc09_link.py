@@ -111,8 +111,8 @@ def test_receiver_down_is_retried_then_delivered() -> None:
         if len(reports) == 2:
             await asyncio.to_thread(arc.start)  # the ARC comes back after two failures
 
-    async def on_attempt(n: int, label: str, retry: bool, delay: float) -> None:
-        reports.append((n, label, retry))
+    async def on_attempt(n: int, label: str, *, will_retry: bool, delay_s: float) -> None:
+        reports.append((n, label, will_retry))
 
     try:
         result = run(make_link(arc.port, sleep=sleep).deliver(7, PANIC, on_attempt=on_attempt))
@@ -188,7 +188,7 @@ def test_link_tests_arrive_at_the_interval_and_failures_are_reported() -> None:
     async def next_seq() -> int:
         return next(seqs)
 
-    async def on_result(ok: bool, detail: str) -> None:
+    async def on_result(*, ok: bool, detail: str) -> None:
         results.append((ok, detail))
         if len(results) == 3:
             await asyncio.to_thread(arc.stop)

@@ -77,8 +77,8 @@ class Harness:
         self.sleeps.append(seconds)
         self.clock.advance(seconds)
 
-    def _on_attempt(self, n: int, label: int | str, retry: bool, delay: float) -> None:
-        self.attempts.append((n, label, retry, delay))
+    def _on_attempt(self, n: int, label: int | str, *, will_retry: bool, delay_s: float) -> None:
+        self.attempts.append((n, label, will_retry, delay_s))
 
     def deliver(self, request: EscalationRequest | None = None, **kw: Any) -> DeliveryResult:
         coro = self.channel.deliver(request or make_request(), on_attempt=self._on_attempt, **kw)
@@ -232,7 +232,7 @@ def test_connection_refused_is_reported_and_retried():
 def test_an_async_attempt_callback_is_awaited_and_drills_use_the_drill_url(hotline):
     seen: list[int | str] = []
 
-    async def journal(n: int, label: int | str, retry: bool, delay: float) -> None:
+    async def journal(n: int, label: int | str, *, will_retry: bool, delay_s: float) -> None:
         await asyncio.sleep(0)
         seen.append(label)
 

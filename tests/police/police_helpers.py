@@ -17,6 +17,7 @@ from typing import Any
 
 import requests
 from argon2 import PasswordHasher
+from waiting import poll_until as wait_until  # noqa: F401 - the receiver tests wait with it
 
 from gateway.core.ports import Clock
 from gateway.escalation.wire import (
@@ -201,14 +202,3 @@ def journal_rows(db: Path, type_: str) -> list[dict[str, Any]]:
     finally:
         conn.close()
     return [{"site": site, **json.loads(detail)} for site, detail in rows]
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, step: float = 0.02) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(step)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import io
 import re
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from mqtt_helpers import Broker
 from sim_helpers import sim_config
+from waiting import poll_until as until
 
 from simulator.console import SimConsole
 from simulator.rig import SimulatedSite
@@ -32,12 +32,6 @@ def session(site: SimulatedSite, *lines: str) -> str:
     SimConsole(site, stdin=io.StringIO("\n".join(lines) + "\n"), stdout=out).cmdloop()
     return out.getvalue()
 
-
-def until(check: Callable[[], object], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
 
 
 def test_console_drives_the_site(site: SimulatedSite) -> None:

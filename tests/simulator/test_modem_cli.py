@@ -4,13 +4,13 @@ message waiting on the SIM is listed and left there."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from mqtt_helpers import Broker
 from sim_helpers import copy_site
+from waiting import poll_until as until
 
 from gateway.cli import main
 from gateway.config.schema import load_config
@@ -54,18 +54,16 @@ def test_modem_tools_through_the_running_gateway(tmp_path: Path, broker: Broker,
 
         assert site.faults is not None
         site.faults.sms_from("+84900000000", "hello")
-        deadline = time.monotonic() + 15
-        while "'hello' ->" not in (out := modem(capsys, path, "inbox")[1]):  # journaled
-            assert time.monotonic() < deadline, out
-            time.sleep(0.2)
+        def shows(op: str, text: str) -> str:
+            out = modem(capsys, path, op)[1]
+            return out if text in out else ""
+
+        out = until(lambda: shows("inbox", "'hello' ->"), 15, 0.2, what="the reply journaled")
         assert "'hello' -> ignored: sender is not a configured police number" in out
 
         assert site.modem is not None
         site.modem.creg = site.modem.cereg = 2  # searching
-        deadline = time.monotonic() + 15
-        while "NOT registered" not in (out := modem(capsys, path, "signal")[1]):
-            assert time.monotonic() < deadline, out
-            time.sleep(0.2)
+        out = until(lambda: shows("signal", "NOT registered"), 15, 0.2, what="registration lost")
         assert "Operator      (none)" in out
 
 

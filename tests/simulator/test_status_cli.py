@@ -4,13 +4,12 @@ one screen, each part judged, exit 0 healthy, 1 trouble naming it, 2 no gateway.
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from mqtt_helpers import Broker
 from sim_helpers import copy_site
+from waiting import poll_until as until
 
 from gateway.cli import main
 from gateway.config.schema import load_config
@@ -23,13 +22,6 @@ def status(capsys: pytest.CaptureFixture[str], site: Path, *extra: str) -> tuple
     code = main(["status", "-c", str(site), *extra])
     out = capsys.readouterr()
     return code, out.out, out.err
-
-
-def until(check: Callable[[], object], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.1)
 
 
 def test_status_on_one_screen(tmp_path: Path, broker: Broker,

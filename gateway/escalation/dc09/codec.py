@@ -57,11 +57,15 @@ class Dc09Error(GatewayError, ValueError):
 
 
 class MessageId(StrEnum):
+    """The DC-09 message types the gateway sends."""
+
     SIA_DCS = "SIA-DCS"
     NULL = "NULL"
 
 
 class AnswerKind(StrEnum):
+    """What a receiving centre can answer."""
+
     ACK = "ACK"
     NAK = "NAK"
     DUH = "DUH"

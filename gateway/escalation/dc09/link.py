@@ -22,7 +22,7 @@ import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from gateway.core.clock import SystemClock, rfc3339
 from gateway.core.ports import Clock
@@ -42,8 +42,18 @@ log = logging.getLogger(__name__)
 NAK_RESENDS = 2  # resends after a NAK within one attempt before it counts as failed
 CLOCK_STEP_S = 1.5  # seconds: a smaller difference is the NAK stamp's whole-second rounding
 
-AttemptCallback = Callable[[int, str, bool, float], Awaitable[None]]
-"""``(attempt_no, answer_or_error, will_retry, delay_s)``, awaited after every attempt."""
+class AttemptCallback(Protocol):
+    """Awaited after every attempt: its number, the answer or the error, whether another
+    attempt follows and after how many seconds."""
+
+    async def __call__(self, attempt: int, label: str, /, *, will_retry: bool,
+                       delay_s: float) -> None: ...
+
+
+class LinkTestResult(Protocol):
+    """Awaited after every link test: ``ok`` (ACK or RSP) and one line saying what came."""
+
+    async def __call__(self, *, ok: bool, detail: str) -> None: ...
 
 
 class Outcome(StrEnum):
@@ -126,13 +136,14 @@ class Dc09Link:
             result = await self.attempt(seq, event)
             if result.answer is not None:
                 if on_attempt is not None:
-                    await on_attempt(attempt, result.label, False, 0.0)
+                    await on_attempt(attempt, result.label, will_retry=False, delay_s=0.0)
                 return self._settled(result.answer, attempt)
             delay = self.policy.delay_s(attempt, None, self._rand())
             stop = self.policy.stop(attempt, elapsed_s=self._clock.monotonic() - started,
                                     delay_s=delay, deadline_s=deadline_s)
             if on_attempt is not None:
-                await on_attempt(attempt, result.label, stop is None, 0.0 if stop else delay)
+                await on_attempt(attempt, result.label, will_retry=stop is None,
+                                 delay_s=0.0 if stop else delay)
             if stop is not None:
                 outcome = Outcome.LATE if stop.reason is StopReason.LATE else Outcome.GAVE_UP
                 return Dc09Result(outcome, attempt, f"{stop.text}; last: {result.error}")
@@ -157,7 +168,7 @@ class Dc09Link:
                 log.warning("dc09 %s NAK: clock offset now %.1f s, resending seq %04d",
                             self.name, self.offset_s, seq)
                 continue
-            problem = self._mismatch(answer.kind, answer.seq, answer.encrypted, seq)
+            problem = self._mismatch(answer.kind, answer.seq, seq, encrypted=answer.encrypted)
             if problem:
                 return self._failed(problem)
             self.failures, self.last_error = 0, None
@@ -179,7 +190,7 @@ class Dc09Link:
                 with contextlib.suppress(OSError):
                     await writer.wait_closed()
 
-    def _mismatch(self, kind: AnswerKind, got: int, encrypted: bool, seq: int) -> str | None:
+    def _mismatch(self, kind: AnswerKind, got: int, seq: int, *, encrypted: bool) -> str | None:
         if got != seq:
             return f"{kind} for sequence {got:04d}, not {seq:04d}"
         if kind == AnswerKind.ACK and self.identity.key is not None and not encrypted:
@@ -223,7 +234,7 @@ def _describe(exc: BaseException) -> str:
 
 
 async def link_tests(link: Dc09Link, interval_s: float, next_seq: Callable[[], Awaitable[int]],
-                     on_result: Callable[[bool, str], Awaitable[None]],
+                     on_result: LinkTestResult,
                      sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep) -> None:
     """Send a ``NULL`` every ``interval_s`` seconds until cancelled; ``on_result(ok,
     detail)`` after each (a failure is a trouble of the gateway, like a hotline failure)."""
@@ -232,4 +243,4 @@ async def link_tests(link: Dc09Link, interval_s: float, next_seq: Callable[[], A
         seq = await next_seq()
         result = await link.attempt(seq, None)
         ok = result.answer in (AnswerKind.ACK, AnswerKind.RSP)
-        await on_result(ok, "ACK" if ok else f"link test {seq:04d}: {result.label}")
+        await on_result(ok=ok, detail="ACK" if ok else f"link test {seq:04d}: {result.label}")

@@ -14,14 +14,13 @@ Every attempt is journaled as ``escalation_attempt`` with the answer and the seq
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from gateway.core.clock import rfc3339
 from gateway.core.enums import AttemptStatus, RunOutcome
 from gateway.escalation.dc09.codec import SiaEvent
 from gateway.escalation.dc09.codes import Mapper
-from gateway.escalation.dc09.link import Dc09Link, Outcome
+from gateway.escalation.dc09.link import AttemptCallback, Dc09Link, Outcome
 from gateway.escalation.dc09.sequence import Sequences
 from gateway.escalation.delivery import Reporter, Sleep
 
@@ -85,8 +84,8 @@ class Dc09Runner:
                 await self.sequences.release(name, d["escalation_id"])
 
     def _reporting(self, plan: dict[str, Any], d: dict[str, Any], done: list[int],
-                   seq: int) -> Callable[[int, str, bool, float], Awaitable[None]]:
-        async def on_attempt(n: int, label: str, retry: bool, delay: float) -> None:
+                   seq: int) -> AttemptCallback:
+        async def on_attempt(n: int, label: str, *, will_retry: bool, delay_s: float) -> None:
             done[0] += 1
             extra: dict[str, Any] = {"sequence": seq, "answer": label}
             if label in ("ACK", "RSP"):
@@ -97,7 +96,7 @@ class Dc09Runner:
                 extra["error"] = "DUH: the receiving centre cannot process it"
             else:
                 status, extra["error"] = AttemptStatus.RETRYING, label
-                extra["retry_in_s"] = round(delay if retry else self.pause_s, 3)
+                extra["retry_in_s"] = round(delay_s if will_retry else self.pause_s, 3)
             await self._reporter.attempt(plan, d, done[0], status,
                                          will_retry=status is AttemptStatus.RETRYING, **extra)
             if status is AttemptStatus.RETRYING:  # the first failed attempt already is a trouble

@@ -115,7 +115,7 @@ class Dc09Service:
         async def next_seq() -> int:
             return await self.sequences.next(name)
 
-        async def on_result(ok: bool, detail: str) -> None:
+        async def on_result(*, ok: bool, detail: str) -> None:
             self._tests[name] = {"ok": ok, "at": rfc3339(self._clock.wall()),
                                  "detail": detail}
             reporter = self._need_reporter()

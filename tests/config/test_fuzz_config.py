@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from gateway.config.schema import load_config, validate_config
 from gateway.core.errors import ConfigError
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = tomllib.loads((ROOT / "examples" / "site.toml").read_text(encoding="utf-8"))
 
 scalars = st.one_of(st.none(), st.booleans(), st.integers(-2**70, 2**70), st.floats(allow_nan=True),

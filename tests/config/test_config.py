@@ -12,7 +12,7 @@ import pytest
 from gateway.config.schema import load_config
 from gateway.core.errors import ConfigError
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 BASE = """
 [site]

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
 from pathlib import Path
 
 from conftest import write_site
 from mqtt_helpers import MqttCollector
+from waiting import poll_until as wait_until
 
 from gateway.app import Gateway
 from gateway.config.schema import load_config
@@ -61,15 +61,6 @@ async def run_for(config: Path, body) -> None:  # type: ignore[no-untyped-def]
         if gw.pin_factory is not None:
             gw.pin_factory.reset()
 
-
-def wait_until(predicate, timeout: float = 10.0):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise TimeoutError("condition not met")
 
 
 def test_node_press_acked_led_and_published_then_replay_rejected_after_restart(

@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
+from waiting import apoll_until
 
 from drivers.modem import Modem, ModemError, ModemSettings
 from gateway.core.clock import ManualClock
@@ -46,12 +47,6 @@ def sim() -> Iterator[ModemSimulator]:
     yield modem
     modem.stop()
 
-
-async def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    """Poll a condition with a deadline (the driver exposes no event for status changes)."""
-    async with asyncio.timeout(timeout):
-        while not predicate():  # noqa: ASYNC110 - status is polled, as health does
-            await asyncio.sleep(0.02)
 
 
 async def stop(task: asyncio.Task[None]) -> None:
@@ -93,23 +88,23 @@ def status(modem: Modem) -> dict[str, Any]:
 @aio
 async def test_start_up_sequence_and_status(sim: ModemSimulator) -> None:
     async with running(sim.port) as modem:
-        await wait_until(ready(modem))
+        await apoll_until(ready(modem))
         # the first poll goes on after the modem is ready (registered): wait for all of it
         polled = {"AT+CREG?", "AT+CEREG?", "AT+CSQ", "AT+CMGL=4"}
-        await wait_until(lambda: polled <= set(sim.commands()))
+        await apoll_until(lambda: polled <= set(sim.commands()))
         assert sim.commands()[:6] == [
             "AT", "ATE0", "AT+CMEE=2", "AT+CMGF=0", "AT+CNMI=2,1,0,0,0", "AT+CPIN?"]  # fmt: skip
-        await wait_until(lambda: status(modem)["rssi_dbm"] is not None)
+        await apoll_until(lambda: status(modem)["rssi_dbm"] is not None)
         s = status(modem)
         assert (s["sim"], s["registered"], s["rat"], s["rssi_dbm"]) == ("READY", True, "lte", -73)
         sim.set_rssi(99)
-        await wait_until(lambda: status(modem)["rssi_dbm"] is None)
+        await apoll_until(lambda: status(modem)["rssi_dbm"] is None)
 
 
 @aio
 async def test_send_vietnamese_and_read_it_back(sim: ModemSimulator) -> None:
     async with running(sim.port) as modem:
-        await wait_until(ready(modem))
+        await apoll_until(ready(modem))
         refs = await asyncio.wait_for(modem.send_sms("0912 345 678", VIETNAMESE), 10)
         nfc = unicodedata.normalize("NFC", VIETNAMESE)
         assert len(refs) == 3 and len(set(refs)) == 3
@@ -122,7 +117,7 @@ async def test_send_vietnamese_and_read_it_back(sim: ModemSimulator) -> None:
 @aio
 async def test_cms_error_then_success(sim: ModemSimulator) -> None:
     async with running(sim.port) as modem:
-        await wait_until(ready(modem))
+        await apoll_until(ready(modem))
         sim.fail_sends(1, code=500)
         with pytest.raises(ModemError) as caught:
             await asyncio.wait_for(modem.send_sms("+84912345678", "Báo động"), 10)
@@ -139,15 +134,15 @@ async def test_cms_error_then_success(sim: ModemSimulator) -> None:
 @aio
 async def test_lost_registration_is_reported(sim: ModemSimulator) -> None:
     async with running(sim.port) as modem:
-        await wait_until(ready(modem))
+        await apoll_until(ready(modem))
         sim.set_registration(2, 0)
-        await wait_until(lambda: not status(modem)["registered"])
+        await apoll_until(lambda: not status(modem)["registered"])
         assert status(modem)["trouble"] == ["not registered"]
         with pytest.raises(ModemError) as caught:
             await asyncio.wait_for(modem.send_sms("+84912345678", "x"), 10)
         assert caught.value.code == 500
         sim.set_registration(0, 7)  # LTE, SMS only, roaming: enough for SMS
-        await wait_until(lambda: status(modem)["registered"])
+        await apoll_until(lambda: status(modem)["registered"])
         assert status(modem)["roaming"] is True
         await asyncio.wait_for(modem.send_sms("+84912345678", "x"), 10)
         assert status(modem)["state"] == "ok"
@@ -157,7 +152,7 @@ async def test_lost_registration_is_reported(sim: ModemSimulator) -> None:
 async def test_no_sim(sim: ModemSimulator) -> None:
     sim.set_sim(False)
     async with running(sim.port) as modem:
-        await wait_until(lambda: status(modem)["present"] and status(modem)["sim"] is not None)
+        await apoll_until(lambda: status(modem)["present"] and status(modem)["sim"] is not None)
         s = status(modem)
         assert s["state"] == "trouble" and s["sim"] == "SIM not inserted"
         assert not s["registered"]
@@ -167,15 +162,15 @@ async def test_no_sim(sim: ModemSimulator) -> None:
 async def test_silent_modem_is_trouble_and_recovers(sim: ModemSimulator) -> None:
     inbox: Inbox = asyncio.Queue()
     async with running(sim.port, inbox) as modem:
-        await wait_until(ready(modem))
+        await apoll_until(ready(modem))
         sim.set_silent(True)
-        await wait_until(lambda: not status(modem)["present"])
+        await apoll_until(lambda: not status(modem)["present"])
         assert status(modem)["state"] == "trouble"
         with pytest.raises(ModemError):
             await asyncio.wait_for(modem.send_sms("+84912345678", "x"), 10)
         sim.deliver_sms("0987654321", "OK 0427")  # stored; the +CMTI is never heard
         sim.set_silent(False)
-        await wait_until(ready(modem))
+        await apoll_until(ready(modem))
         assert sim.commands().count("ATE0") >= 2
         sender, text, _ = await asyncio.wait_for(inbox.get(), 5)
         assert (sender, text) == ("+84987654321", "OK 0427")
@@ -186,10 +181,10 @@ async def test_incoming_sms_reaches_callback_then_is_deleted(sim: ModemSimulator
     inbox: Inbox = asyncio.Queue()
     clock = ManualClock()
     async with running(sim.port, inbox, clock) as modem:
-        await wait_until(ready(modem))
+        await apoll_until(ready(modem))
         [index] = sim.deliver_sms("0912 345 678", "ôk 0427")
         assert await asyncio.wait_for(inbox.get(), 5) == ("+84912345678", "ôk 0427", clock.wall())
-        await wait_until(lambda: sim.stored() == {})
+        await apoll_until(lambda: sim.stored() == {})
         assert f"AT+CMGR={index}" in sim.commands() and f"AT+CMGD={index}" in sim.commands()
         assert status(modem)["received"] == 1
 
@@ -198,7 +193,7 @@ async def test_incoming_sms_reaches_callback_then_is_deleted(sim: ModemSimulator
 async def test_cmti_inside_another_answer_is_not_lost(sim: ModemSimulator) -> None:
     inbox: Inbox = asyncio.Queue()
     async with running(sim.port, inbox, poll_s=60) as modem:  # no AT+CMGL poll to help
-        await wait_until(ready(modem))
+        await apoll_until(ready(modem))
         await asyncio.wait_for(modem.send_sms("+84912345678", "x"), 10)  # after the first poll
         [index] = sim.deliver_sms("+84912345678", "OK 0427", during_next_command=True)
         await asyncio.wait_for(modem.send_sms("+84912345678", "y"), 10)
@@ -211,11 +206,11 @@ async def test_cmti_inside_another_answer_is_not_lost(sim: ModemSimulator) -> No
 async def test_long_incoming_message_is_joined(sim: ModemSimulator) -> None:
     inbox: Inbox = asyncio.Queue()
     async with running(sim.port, inbox) as modem:
-        await wait_until(ready(modem))
+        await apoll_until(ready(modem))
         assert len(sim.deliver_sms("Viettel", VIETNAMESE)) == 3
         sender, text, _ = await asyncio.wait_for(inbox.get(), 5)
         assert (sender, text) == ("Viettel", unicodedata.normalize("NFC", VIETNAMESE))
-        await wait_until(lambda: sim.stored() == {})
+        await apoll_until(lambda: sim.stored() == {})
         assert inbox.empty()
 
 
@@ -231,9 +226,9 @@ async def test_failing_handler_sees_the_message_again(sim: ModemSimulator) -> No
     modem = Modem(fast(sim.port), on_sms=on_sms)
     task = asyncio.create_task(modem.run())
     try:
-        await wait_until(ready(modem))
+        await apoll_until(ready(modem))
         sim.deliver_sms("+84912345678", "OK 0427")
-        await wait_until(lambda: len(calls) >= 2 and sim.stored() == {})
+        await apoll_until(lambda: len(calls) >= 2 and sim.stored() == {})
         assert calls[:2] == ["OK 0427", "OK 0427"]
     finally:
         await stop(task)
@@ -242,8 +237,8 @@ async def test_failing_handler_sees_the_message_again(sim: ModemSimulator) -> No
 @aio
 async def test_absent_port_is_trouble_not_a_crash() -> None:
     async with running("/dev/does-not-exist-modem") as modem:
-        await wait_until(lambda: "cannot open" in (status(modem)["last_error"] or ""))
-        await wait_until(lambda: status(modem)["reopens"] >= 2)
+        await apoll_until(lambda: "cannot open" in (status(modem)["last_error"] or ""))
+        await apoll_until(lambda: status(modem)["reopens"] >= 2)
         s = status(modem)
         assert (s["present"], s["state"]) == (False, "trouble")
         with pytest.raises(ModemError) as caught:
@@ -289,7 +284,7 @@ async def test_send_is_offline_when_start_up_does_not_finish_in_time(
         assert not [c for c in sim.commands() if c.startswith("AT+CMGS")]
         assert status(modem)["send_failures"] == 1
         sim.set_silent(False)
-        await wait_until(ready(modem))
+        await apoll_until(ready(modem))
         await asyncio.wait_for(modem.send_sms("+84912345678", "y"), 10)
         assert sim.sent_messages() == [SentSms("+84912345678", "y", 1)]
     finally:
