@@ -109,6 +109,9 @@ class Modem:
         self._parser = AtParser()
         self._lock = asyncio.Lock()
         self._joiner = Reassembler(settings.reassembly_timeout_s)
+        # SIM indices being handed over: a message stays on the SIM until its handler has
+        # returned, and a poll or a +CMTI that finds it meanwhile must leave it alone
+        self._in_hand: set[int] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._fd: int | None = None
         self._exchange: _Exchange | None = None
@@ -339,6 +342,16 @@ class Modem:
                 await self._incoming(index, pdu)
 
     async def _incoming(self, index: int, pdu: str) -> None:
+        if index >= 0 and index in self._in_hand:
+            return
+        if index >= 0:
+            self._in_hand.add(index)
+        try:
+            await self._take(index, pdu)
+        finally:
+            self._in_hand.discard(index)
+
+    async def _take(self, index: int, pdu: str) -> None:
         try:
             sms = decode_deliver(pdu)
         except PduError as exc:
