@@ -118,6 +118,9 @@ class Modem:
         self._parser = AtParser()
         self._lock = asyncio.Lock()
         self._joiner = Reassembler(settings.reassembly_timeout_s)
+        # SIM indices being handed over: a message stays on the SIM until its handler has
+        # returned, and a poll or a +CMTI that finds it meanwhile must leave it alone
+        self._in_hand: set[int] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._fd: int | None = None
         self._exchange: _Exchange | None = None
@@ -135,7 +138,6 @@ class Modem:
         self._ber: int | None = None
         self._operator: str | None = None
         self._identity: dict[str, str] | None = None
-        self._in_hand: set[int] = set()  # SIM indices being handed over right now
         self._last_error: str | None = "not started"
         self._send_error: str | None = None
         self._counts = {"sent": 0, "send_failures": 0, "received": 0, "reopens": 0}
@@ -432,25 +434,25 @@ class Modem:
                 await self._incoming(index, pdu)
 
     async def _incoming(self, index: int, pdu: str) -> None:
-        """One stored message (``index`` on the SIM, -1 for a direct ``+CMT``). The
-        ``+CMTI`` worker and the ``AT+CMGL`` poll can both find the same index while it is
-        being handed over; the second one skips it, so one SMS is one ``police_reply``."""
         if index >= 0 and index in self._in_hand:
             return
         if index >= 0:
             self._in_hand.add(index)
         try:
-            try:
-                sms = decode_deliver(pdu)
-            except PduError as exc:
-                log.warning("event=sms_undecodable index=%s error=%s", index, exc)
-                await self._delete([index])
-                return
-            whole = self._joiner.add(sms, self._clock.monotonic(), token=index)
-            if whole is not None:
-                await self._hand_over(whole)
+            await self._take(index, pdu)
         finally:
             self._in_hand.discard(index)
+
+    async def _take(self, index: int, pdu: str) -> None:
+        try:
+            sms = decode_deliver(pdu)
+        except PduError as exc:
+            log.warning("event=sms_undecodable index=%s error=%s", index, exc)
+            await self._delete([index])
+            return
+        whole = self._joiner.add(sms, self._clock.monotonic(), token=index)
+        if whole is not None:
+            await self._hand_over(whole)
 
     async def _hand_over(self, whole: Assembled) -> None:
         """Give the message to ``on_sms``; delete it from the SIM only once that returned,

@@ -87,6 +87,9 @@ def tighten_secrets(config_file: str | os.PathLike[str]) -> list[str]:
     devices = raw.get("devices")
     if isinstance(devices, list):
         names += [d.get("key_file") for d in devices if isinstance(d, dict)]
+    centres = _get(raw, ("escalation", "dc09", "receivers"))
+    if isinstance(centres, list):
+        names += [c.get("key_file") for c in centres if isinstance(c, dict)]
     done = []
     for name in names:
         if not isinstance(name, str):

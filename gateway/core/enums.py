@@ -18,6 +18,13 @@ class Channel(StrEnum):
     DC09 = "dc09"
 
 
+class DeliveryMode(StrEnum):
+    """``policy.delivery``: every channel at once, or SMS only when the hotline failed."""
+
+    DUAL = "dual"
+    FALLBACK = "fallback"
+
+
 class EntryStatus(StrEnum):
     """``alarm/<id>.escalations[].status``: where one delivery of an escalation stands."""
 

@@ -183,3 +183,38 @@ def test_link_tests_arrive_at_the_interval_and_a_failure_is_a_trouble(
     assert "DUH" in troubles[0]["reason"]
     # the centre heard neither its own link trouble nor its restore as an event
     assert not [m for m in arc.messages() if m.code in ("YS", "YK")]
+
+
+def test_a_replay_after_a_restart_resends_under_the_same_number_and_a_drill_is_rx(
+        tmp_path: Path, broker) -> None:  # type: ignore[no-untyped-def]
+    arc = ArcServer([PanelAccount(account=ACCOUNT, site="bv-test")], port=free_port())
+    config = dc09_site(tmp_path, broker.port, arc.port)
+
+    async def down(gw: Any, factory: Any) -> None:
+        await click(factory, 17)
+        await until(lambda: len(attempts(tmp_path)) >= 2, what="two refused attempts")
+
+    async def back(gw: Any, factory: Any) -> None:
+        await in_thread(arc.start)
+        await until(lambda: any(a["status"] == "delivered" for a in attempts(tmp_path)),
+                    what="delivered after the restart")
+        [alarm] = gw.alarm_engine.open_alarms()
+        assert alarm.state == "escalated"
+        answer = await gw.control.handle(b'{"cmd": "drill", "device": "exam-3"}')
+        assert answer.get("drill") is True, answer
+        await in_thread(arc.wait_for, lambda arr: any(
+            a.message and a.message.code == "RX" for a in arr))
+
+    run_gateway(config, down)  # stopped mid-retry: the plan is still owed
+    before = {a["sequence"] for a in attempts(tmp_path)}
+    [esc_id] = {a["escalation_id"] for a in attempts(tmp_path)}
+    try:
+        run_gateway(config, back)
+    finally:
+        arc.stop()
+    after = [a for a in attempts(tmp_path) if a["escalation_id"] == esc_id]
+    assert len(before) == 1 and {a["sequence"] for a in after} == before
+    assert after[-1]["status"] == "delivered"
+    [pa, rx] = arc.messages()
+    assert pa.code == "PA" and pa.seq in before
+    assert rx.zone == 2 and rx.text == "Khoa Kham benh, Phong kham 3"  # a drill: RX

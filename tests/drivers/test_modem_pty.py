@@ -289,3 +289,27 @@ async def test_send_is_offline_when_start_up_does_not_finish_in_time(
         assert sim.sent_messages() == [SentSms("+84912345678", "y", 1)]
     finally:
         await stop(task)
+
+
+@aio
+async def test_a_message_is_handed_over_once_while_its_handler_is_slow(
+        sim: ModemSimulator) -> None:
+    """A reply being journaled (slowly, on a loaded Pi) is still on the SIM: the AT+CMGL poll
+    that lists it meanwhile must not hand it over a second time (a police reply twice)."""
+    calls: list[str] = []
+
+    async def on_sms(sender: str, text: str, received_at: float, *, numeric: bool) -> None:
+        calls.append(text)
+        await asyncio.sleep(1.0)  # five polls come and go while this one is handled
+
+    modem = Modem(fast(sim.port), on_sms=on_sms)
+    task = asyncio.create_task(modem.run())
+    try:
+        await apoll_until(ready(modem))
+        sim.deliver_sms("+84912345678", "OK 0427")
+        await apoll_until(lambda: sim.stored() == {})
+        polls = sim.commands().count("AT+CMGL=4")
+        await apoll_until(lambda: sim.commands().count("AT+CMGL=4") >= polls + 2)
+        assert calls == ["OK 0427"]
+    finally:
+        await stop(task)

@@ -106,3 +106,48 @@ def test_command_line_runs_a_scenario_and_fixes_secret_modes(tmp_path: Path) -> 
     assert re.search(r"MQTT broker +mqtt://127\.0\.0\.1:\d+ \(embedded, this run only\)",
                      proc.stdout)
     assert re.search(r"desk console +http://127\.0\.0\.1:\d+/", proc.stdout)
+
+
+ARC_SCENARIO = """
+[scenario]
+name = "a receiving centre NAKs once, then takes the panic and the drill"
+
+[[steps]]
+action = "arc"
+mode = "nak"
+times = 1
+
+[[steps]]
+action = "press"
+device = "er-desk-1"
+
+[[steps]]
+name = "the centre has the panic"
+expect = "arc"
+code = "PA"
+contains = "Cap cuu"
+
+[[steps]]
+action = "drill"
+device = "er-desk-1"
+
+[[steps]]
+name = "the centre has the drill as RX"
+expect = "arc"
+code = "RX"
+"""
+
+
+def test_a_scenario_drives_and_checks_the_simulated_arc(tmp_path: Path, broker: Broker) -> None:
+    from sim_helpers import sim_raw
+
+    escalation = {**sim_raw(tmp_path)["escalation"], "dc09": {"receivers": [
+        {"name": "arc", "host": "arc.example.org", "port": 9000, "account": "1A2B",
+         "link_test_s": 0}]}}
+    scenario = tmp_path / "arc.toml"
+    scenario.write_text(ARC_SCENARIO, encoding="utf-8")
+    out = io.StringIO()
+    code = run_simulate(sim_config(tmp_path, escalation=escalation), scenario,
+                        mqtt_url=_url(broker), stdout=out)
+    assert code == 0, out.getvalue()
+    assert "the ARC acknowledged" in out.getvalue() and " RX " in out.getvalue()
