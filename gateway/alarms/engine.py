@@ -22,7 +22,7 @@ from typing import Any
 
 from gateway.alarms import model as am
 from gateway.alarms.model import Alarm
-from gateway.alarms.plan import apply_plan, build_plan, targets
+from gateway.alarms.plan import Plan, apply_plan, build_plan, targets
 from gateway.alarms.policy import (
     DURESS,
     IMMEDIATE,
@@ -268,7 +268,7 @@ class AlarmEngine:
 
     # -- escalating ---------------------------------------------------------------------
     def _escalate(self, out: _Out, alarm: Alarm, reason: str, by: str,
-                  index: int | None = None) -> dict[str, Any]:
+                  index: int | None = None) -> Plan:
         alarm.rounds += 1
         alarm.escalate_at = None
         plan = build_plan(self.config, alarm.id, alarm.rounds, [alarm], reason,
@@ -308,10 +308,11 @@ class AlarmEngine:
             out.touch(member)
         self._attach(out, alarm, plan, "policy.mass_alarm", index)
 
-    def _attach(self, out: _Out, alarm: Alarm, plan: dict[str, Any], by: str,
+    def _attach(self, out: _Out, alarm: Alarm, typed: Plan, by: str,
                 index: int | None) -> None:
-        """Put the plan into the deciding event: the raise follow-up, the command draft,
-        or a new ``alarm_state`` follow-up."""
+        """Put the plan into the deciding event (journaled as JSON: the journal boundary):
+        the raise follow-up, the command draft, or a new ``alarm_state`` follow-up."""
+        plan = typed.to_json()
         out.touch(alarm)
         if index is not None:
             target = out.follow_ups[index]

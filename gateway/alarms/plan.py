@@ -1,22 +1,153 @@
 """Escalation plans: what the engine decided, in the form the dispatcher executes.
 
-A plan is a plain dict journaled inside the deciding ``alarm_state`` event (detail
-``escalation``), so the dispatcher needs nothing but the journal to do its work, and a
-replay after a crash sees exactly the same escalation ids. Sans-I/O.
+A :class:`Plan` is typed inside the gateway and journaled (as :meth:`Plan.to_json`) inside
+the deciding ``alarm_state`` event (detail ``escalation``), so the dispatcher needs nothing
+but the journal to do its work (:meth:`Plan.from_json`), and a replay after a crash sees
+exactly the same escalation ids. Sans-I/O.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.alarms.model import Alarm, escalation_id, new_entry
 from gateway.config.schema import SiteConfig
 from gateway.core.clock import rfc3339
-from gateway.core.enums import Channel, EntryStatus
+from gateway.core.enums import Channel, DeliveryMode, EntryStatus
 from gateway.core.redact import redact_url
 
 
-def targets(config: SiteConfig, *, drill: bool) -> list[tuple[str, str]]:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Delivery:
+    """One delivery of a plan: its escalation id, the channel and the target (a URL with
+    its credentials masked, a phone number, a receiving centre's name)."""
+
+    escalation_id: str
+    channel: Channel
+    target: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"escalation_id": self.escalation_id, "channel": str(self.channel),
+                "target": self.target}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Delivery:
+        return cls(escalation_id=str(data["escalation_id"]), channel=Channel(data["channel"]),
+                   target=str(data["target"]))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AlarmSnapshot:
+    """What the messages and the HTTP body need of an alarm, as of the decision."""
+
+    id: str
+    code: str
+    type: str
+    drill: bool
+    device: str
+    ward: str | None
+    room: str | None
+    raised_at: str  # RFC 3339 UTC
+    press_count: int
+    acknowledged_locally: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "code": self.code, "type": self.type, "drill": self.drill,
+                "device": self.device, "ward": self.ward, "room": self.room,
+                "raised_at": self.raised_at, "press_count": self.press_count,
+                "acknowledged_locally": self.acknowledged_locally}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> AlarmSnapshot:
+        return cls(id=str(data["id"]), code=str(data["code"]), type=str(data["type"]),
+                   drill=bool(data["drill"]), device=str(data["device"]),
+                   ward=data.get("ward"), room=data.get("room"),
+                   raised_at=str(data["raised_at"]), press_count=int(data["press_count"]),
+                   acknowledged_locally=bool(data.get("acknowledged_locally", False)))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Member:
+    """One alarm of a mass alarm, as its SMS names it."""
+
+    id: str
+    ward: str | None
+    room: str | None
+    code: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "ward": self.ward, "room": self.room, "code": self.code}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Member:
+        return cls(id=str(data["id"]), ward=data.get("ward"), room=data.get("room"),
+                   code=str(data.get("code", "")))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Scope:
+    """Whose attempts are journaled: the alarms (the first one names the event) and
+    whether they are a drill. A :class:`Plan` is one; so is a lone delivery superseded
+    outside any plan."""
+
+    alarms: tuple[str, ...]
+    drill: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Plan:
+    """One escalation decision: ``key`` is the alarm id (or the mass group's), ``round``
+    counts the key's escalations; ``replayed`` marks a plan decided before this run
+    (read back from the journal after a restart; never journaled)."""
+
+    key: str
+    round: int
+    reason: str
+    mass: bool
+    delivery: DeliveryMode
+    fallback_after_s: int
+    decided_at: str  # RFC 3339 UTC
+    alarms: tuple[str, ...]
+    count: int
+    alarm: AlarmSnapshot
+    deliveries: tuple[Delivery, ...]
+    members: tuple[Member, ...] = ()
+    replayed: bool = field(default=False, compare=False)
+
+    @property
+    def drill(self) -> bool:
+        return self.alarm.drill
+
+    def to_json(self) -> dict[str, Any]:
+        """The journaled form (the ``escalation`` detail of the deciding event)."""
+        out: dict[str, Any] = {
+            "key": self.key, "round": self.round, "reason": self.reason, "mass": self.mass,
+            "delivery": str(self.delivery), "fallback_after_s": self.fallback_after_s,
+            "decided_at": self.decided_at, "alarms": list(self.alarms), "count": self.count,
+            "alarm": self.alarm.to_json(), "deliveries": [d.to_json() for d in self.deliveries],
+        }
+        if self.members:
+            out["members"] = [m.to_json() for m in self.members]
+        return out
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Plan:
+        """A journaled plan; ``KeyError``, ``TypeError`` or ``ValueError`` when it is not one."""
+        return cls(
+            key=str(data["key"]), round=int(data["round"]), reason=str(data["reason"]),
+            mass=bool(data["mass"]), delivery=DeliveryMode(data["delivery"]),
+            fallback_after_s=int(data["fallback_after_s"]),
+            decided_at=str(data["decided_at"]),
+            alarms=tuple(str(a) for a in data["alarms"]), count=int(data["count"]),
+            alarm=AlarmSnapshot.from_json(data["alarm"]),
+            deliveries=tuple(Delivery.from_json(d) for d in data["deliveries"]),
+            members=tuple(Member.from_json(m) for m in data.get("members") or ()),
+        )
+
+
+def targets(config: SiteConfig, *, drill: bool) -> list[tuple[Channel, str]]:
     """``(channel, target)`` of every configured delivery: the HTTP URL, each police
     receiver's URL (each its own delivery, SPEC §6), each SMS number, each DC-09
     receiving centre (by name).
@@ -25,61 +156,56 @@ def targets(config: SiteConfig, *, drill: bool) -> list[tuple[str, str]]:
     a drill as its own code (``RX``), so it needs no separate address. A URL's
     credentials are masked: the target is journaled and shown, never used to connect.
     """
-    out: list[tuple[str, str]] = []
+    out: list[tuple[Channel, str]] = []
     http, sms = config.escalation.http, config.escalation.sms
     for channel in ([http] if http is not None else []) + list(config.escalation.receivers):
         url = channel.drill_url if drill and channel.drill_url else channel.url
-        out.append(("http", redact_url(url)))
+        out.append((Channel.HTTP, redact_url(url)))
     if sms is not None:
         numbers = sms.drill_numbers if drill and sms.drill_numbers else sms.numbers
-        out.extend(("sms", n) for n in numbers)
+        out.extend((Channel.SMS, n) for n in numbers)
     dc09 = config.escalation.dc09
     if dc09 is not None:
-        out.extend(("dc09", r.name) for r in dc09.receivers)
+        out.extend((Channel.DC09, r.name) for r in dc09.receivers)
     return out
 
 
-def snapshot(alarm: Alarm) -> dict[str, Any]:
-    """What the messages and the HTTP body need of an alarm, as of the decision."""
-    return {
-        "id": alarm.id, "code": alarm.code, "type": alarm.type, "drill": alarm.drill,
-        "device": alarm.device, "ward": alarm.ward, "room": alarm.room,
-        "raised_at": rfc3339(alarm.raised_at), "press_count": alarm.press_count,
-        "acknowledged_locally": alarm.acknowledged_locally,
-    }
+def snapshot(alarm: Alarm, press_count: int | None = None) -> AlarmSnapshot:
+    """What the messages and the HTTP body need of ``alarm``, as of the decision."""
+    return AlarmSnapshot(
+        id=alarm.id, code=alarm.code, type=alarm.type, drill=alarm.drill, device=alarm.device,
+        ward=alarm.ward, room=alarm.room, raised_at=rfc3339(alarm.raised_at),
+        press_count=alarm.press_count if press_count is None else press_count,
+        acknowledged_locally=alarm.acknowledged_locally,
+    )
 
 
 def build_plan(
     config: SiteConfig, key: str, round_no: int, members: list[Alarm], reason: str, now: float
-) -> dict[str, Any]:
+) -> Plan:
     """The plan for escalating ``members`` (one alarm, or a mass group keyed ``key``)."""
     primary = members[0]
-    alarm = snapshot(primary)
-    alarm["press_count"] = sum(m.press_count for m in members)
-    deliveries = [
-        {"escalation_id": escalation_id(key, ch, target, round_no), "channel": ch,
-         "target": target}
+    deliveries = tuple(
+        Delivery(escalation_id=escalation_id(key, ch, target, round_no), channel=ch,
+                 target=target)
         for ch, target in targets(config, drill=primary.drill)
-    ]
-    return {
-        "key": key, "round": round_no, "reason": reason, "mass": len(members) > 1,
-        "delivery": config.policy.delivery, "fallback_after_s": config.policy.fallback_after_s,
-        "decided_at": rfc3339(now), "alarms": [m.id for m in members], "count": len(members),
-        "alarm": alarm, "deliveries": deliveries,
-        # a mass alarm's SMS names every room: each member's ward, room and code
-        "members": [{"id": m.id, "ward": m.ward, "room": m.room, "code": m.code}
-                    for m in members] if len(members) > 1 else [],
-    }
+    )
+    return Plan(
+        key=key, round=round_no, reason=reason, mass=len(members) > 1,
+        delivery=DeliveryMode(config.policy.delivery),
+        fallback_after_s=config.policy.fallback_after_s, decided_at=rfc3339(now),
+        alarms=tuple(m.id for m in members), count=len(members),
+        alarm=snapshot(primary, sum(m.press_count for m in members)), deliveries=deliveries,
+    )
 
 
-def apply_plan(plan: dict[str, Any], alarm: Alarm) -> None:
+def apply_plan(plan: Plan, alarm: Alarm) -> None:
     """Record the plan's deliveries in ``alarm.escalations``; in ``fallback`` mode an SMS
     waits as ``standby`` until HTTP fails or runs out of time."""
-    fallback = plan["delivery"] == "fallback" and any(
-        d["channel"] == Channel.HTTP for d in plan["deliveries"])
-    for d in plan["deliveries"]:
-        if alarm.entry(d["escalation_id"]) is None:
-            held = fallback and d["channel"] == Channel.SMS
+    fallback = plan.delivery is DeliveryMode.FALLBACK and any(
+        d.channel is Channel.HTTP for d in plan.deliveries)
+    for d in plan.deliveries:
+        if alarm.entry(d.escalation_id) is None:
+            held = fallback and d.channel is Channel.SMS
             status = EntryStatus.STANDBY if held else EntryStatus.PENDING
-            alarm.escalations.append(new_entry(d["escalation_id"], d["channel"], d["target"],
-                                               status))
+            alarm.escalations.append(new_entry(d.escalation_id, d.channel, d.target, status))

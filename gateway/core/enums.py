@@ -19,6 +19,13 @@ class Channel(StrEnum):
     VOICE = "voice"  # the wake-up call after an SMS (never an escalation of its own)
 
 
+class DeliveryMode(StrEnum):
+    """``policy.delivery``: every channel at once, or SMS only when the hotline failed."""
+
+    DUAL = "dual"
+    FALLBACK = "fallback"
+
+
 class EntryStatus(StrEnum):
     """``alarm/<id>.escalations[].status``: where one delivery of an escalation stands."""
 

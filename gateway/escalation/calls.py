@@ -21,6 +21,7 @@ from typing import Any
 
 from gateway.alarms.engine import AlarmEngine
 from gateway.alarms.model import POLICE_ACKNOWLEDGED
+from gateway.alarms.plan import Delivery, Plan
 from gateway.config.schema import Voice
 from gateway.core.enums import AttemptStatus, Channel
 from gateway.core.ports import Clock
@@ -46,9 +47,9 @@ class CallRunner:
         self._tasks: set[asyncio.Task[None]] = set()
         self.calls = 0
 
-    def after_sms(self, plan: dict[str, Any], d: dict[str, Any]) -> None:
-        """An SMS of ``plan`` reached ``d["target"]``: call it, if it is a voice number."""
-        number = e164(d["target"])
+    def after_sms(self, plan: Plan, d: Delivery) -> None:
+        """An SMS of ``plan`` reached ``d.target``: call it, if it is a voice number."""
+        number = e164(d.target)
         if number not in self._numbers:
             return
         task = asyncio.create_task(self._call(plan, d, number), name=f"call-{number}")
@@ -61,9 +62,9 @@ class CallRunner:
         with contextlib.suppress(BaseException):
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    async def _call(self, plan: dict[str, Any], d: dict[str, Any], number: str) -> None:
-        entry = {"escalation_id": f"{d['escalation_id']}-call", "channel": Channel.VOICE,
-                 "target": number}
+    async def _call(self, plan: Plan, d: Delivery, number: str) -> None:
+        entry = Delivery(escalation_id=f"{d.escalation_id}-call", channel=Channel.VOICE,
+                         target=number)
         now = self._clock.monotonic()
         last = self._last.get(number)
         if last is not None and now - last < self.voice.min_interval_s:
@@ -84,7 +85,7 @@ class CallRunner:
         else:
             await self._reporter.trouble_off("voice")
 
-    def _wanted(self, plan: dict[str, Any]) -> bool:
+    def _wanted(self, plan: Plan) -> bool:
         """Some alarm of the plan is open and not yet acknowledged by the police."""
-        alarms = [self._engine.get(a) for a in plan["alarms"]]
+        alarms = [self._engine.get(a) for a in plan.alarms]
         return any(a is not None and a.open and a.state != POLICE_ACKNOWLEDGED for a in alarms)

@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.alarms.engine import AlarmEngine
+from gateway.alarms.plan import Delivery, Plan, Scope
 from gateway.core.backoff import Backoff
 from gateway.core.clock import rfc3339
-from gateway.core.enums import FINAL_STATUSES, AttemptStatus, EntryStatus, RunOutcome
+from gateway.core.enums import FINAL_STATUSES, AttemptStatus, Channel, EntryStatus, RunOutcome
 from gateway.core.events import EventDraft, EventType
 from gateway.core.ports import Clock, EventSink
 from gateway.core.redact import redact_url
@@ -45,37 +46,38 @@ class Reporter:
         self.clock = clock
         self.trouble: set[str] = set()
 
-    def entry(self, plan: dict[str, Any], d: dict[str, Any]) -> dict[str, Any] | None:
-        for alarm_id in plan["alarms"]:
+    def entry(self, plan: Scope | Plan, d: Delivery) -> dict[str, Any] | None:
+        for alarm_id in plan.alarms:
             alarm = self._engine.get(alarm_id)
-            entry = alarm.entry(d["escalation_id"]) if alarm else None
+            entry = alarm.entry(d.escalation_id) if alarm else None
             if entry is not None:
                 return entry
         return None
 
-    def status(self, plan: dict[str, Any], d: dict[str, Any]) -> EntryStatus | None:
+    def status(self, plan: Scope | Plan, d: Delivery) -> EntryStatus | None:
         entry = self.entry(plan, d)
         return EntryStatus(entry["status"]) if entry else None
 
-    def attempts(self, plan: dict[str, Any], d: dict[str, Any]) -> int:
+    def attempts(self, plan: Scope | Plan, d: Delivery) -> int:
         entry = self.entry(plan, d)
         return int(entry["attempts"]) if entry else 0
 
-    def still_owed(self, plan: dict[str, Any], d: dict[str, Any]) -> bool:
+    def still_owed(self, plan: Scope | Plan, d: Delivery) -> bool:
         """Not final, and some alarm of the plan still open."""
-        alarms = [self._engine.get(a) for a in plan["alarms"]]
+        alarms = [self._engine.get(a) for a in plan.alarms]
         return self.status(plan, d) not in FINAL_STATUSES and any(a and a.open for a in alarms)
 
-    async def attempt(self, plan: dict[str, Any], d: dict[str, Any], attempt: int,
+    async def attempt(self, plan: Scope | Plan, d: Delivery, attempt: int,
                       status: AttemptStatus, *, will_retry: bool, **extra: Any) -> None:
         """Journal one ``escalation_attempt`` (``extra``: its further detail fields)."""
-        detail = {"escalation_id": d["escalation_id"], "channel": d["channel"],
-                  "target": d["target"], "attempt": attempt, "status": status,
-                  "will_retry": will_retry, "alarms": list(plan["alarms"])}
+        detail = {"escalation_id": d.escalation_id, "channel": d.channel,
+                  "target": d.target, "attempt": attempt, "status": status,
+                  "will_retry": will_retry, "alarms": list(plan.alarms)}
         detail.update({k: v for k, v in extra.items() if v is not None})
-        drill = bool(plan.get("alarm", {}).get("drill", False))
+        drill = plan.drill
         await self._sink.record(EventDraft(EventType.ESCALATION_ATTEMPT, drill=drill,
-                                           alarm_id=plan["alarms"][0], detail=detail))
+                                           alarm_id=plan.alarms[0] if plan.alarms else None,
+                                           detail=detail))
 
     async def trouble_on(self, source: str, reason: str) -> None:
         if source not in self.trouble:
@@ -111,18 +113,18 @@ class HttpRunner:
         self._sleep = sleep
         self.pause_s = pause_s
 
-    async def deliver(self, plan: dict[str, Any], d: dict[str, Any],
+    async def deliver(self, plan: Plan, d: Delivery,
                       deadline_s: float | None) -> RunOutcome:
         """``delivered``, ``refused`` (permanent 4xx), ``late`` (``deadline_s`` seconds from
         now passed, still owed) or ``closed`` (nothing owed any more)."""
         clock = self._reporter.clock
         deadline = None if deadline_s is None else clock.monotonic() + deadline_s
-        source, channel = self.route(d["target"])
+        source, channel = self.route(d.target)
         if channel is None:
             await self._reporter.attempt(plan, d, 0, AttemptStatus.FAILED, will_retry=False,
                                          error="no HTTP channel for this URL any more")
             return RunOutcome.REFUSED
-        request = self._outbound.request(plan, d["escalation_id"])
+        request = self._outbound.request(plan, d.escalation_id)
         done = [self._reporter.attempts(plan, d)]
         while self._reporter.still_owed(plan, d):
             remaining = None if deadline is None else deadline - clock.monotonic()
@@ -160,7 +162,7 @@ class HttpRunner:
             return self.pause_s
         return max(0.0, min(self.pause_s, deadline - self._reporter.clock.monotonic()))
 
-    def _reporting(self, plan: dict[str, Any], d: dict[str, Any], done: list[int],
+    def _reporting(self, plan: Plan, d: Delivery, done: list[int],
                    deadline: float | None
                    ) -> AttemptCallback:
         async def on_attempt(n: int, label: int | str, *, will_retry: bool,
@@ -203,10 +205,10 @@ class SmsRunner:
         self._lanes: dict[str, _Lane] = {}
         self.sent = 0
         #: called once an SMS went out (the wake-up call follows it); never awaited
-        self.after_send: Callable[[dict[str, Any], dict[str, Any]], None] | None = None
+        self.after_send: Callable[[Plan, Delivery], None] | None = None
 
-    async def deliver(self, plan: dict[str, Any], d: dict[str, Any]) -> None:
-        lane = self._lanes.setdefault(d["target"], _Lane())
+    async def deliver(self, plan: Plan, d: Delivery) -> None:
+        lane = self._lanes.setdefault(d.target, _Lane())
         async with lane.lock:
             failures, limited = self._backoff.counter(), False
             while self._reporter.still_owed(plan, d):
@@ -228,18 +230,18 @@ class SmsRunner:
             return 0.0
         return lane.last_sent + self.min_interval_s - self._clock.monotonic()
 
-    async def _send(self, plan: dict[str, Any], d: dict[str, Any], lane: _Lane) -> bool:
+    async def _send(self, plan: Plan, d: Delivery, lane: _Lane) -> bool:
         attempt = self._reporter.attempts(plan, d) + 1
-        text = self._outbound.sms_text(plan, d["escalation_id"], attempt)
+        text = self._outbound.sms_text(plan, d.escalation_id, attempt)
         try:
-            refs = await self.sender.send_sms(d["target"], text)
+            refs = await self.sender.send_sms(d.target, text)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"[:200]
             await self._reporter.attempt(plan, d, attempt, AttemptStatus.ERROR, will_retry=True,
                                          error=error)
-            await self._reporter.trouble_on("modem", f"SMS to {d['target']} failed: {error}")
+            await self._reporter.trouble_on("modem", f"SMS to {d.target} failed: {error}")
             return False
         lane.last_sent = self._clock.monotonic()
         self.sent += 1
@@ -283,9 +285,9 @@ class AnswerRunner:
         if not self._limit.allow(answer, self._clock.monotonic()):
             log.info("event=answer_withheld to=%s purpose=%s", answer.number, answer.purpose)
             return
-        plan: dict[str, Any] = {"alarms": list(answer.alarms) or [None],
-                                "alarm": {"drill": answer.drill}}
-        d = {"escalation_id": f"reply-{event.seq}", "channel": "sms", "target": answer.number}
+        plan = Scope(alarms=answer.alarms, drill=answer.drill)
+        d = Delivery(escalation_id=f"reply-{event.seq}", channel=Channel.SMS,
+                     target=answer.number)
         extra = {"purpose": str(answer.purpose), "text": answer.text,
                  "parts": shape(answer.text).parts, "reply_seq": event.seq}
         try:

@@ -16,15 +16,18 @@ import asyncio
 import functools
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import replace
 from typing import Any
 
 from gateway.alarms.engine import AlarmEngine
+from gateway.alarms.plan import Delivery, Plan, Scope
 from gateway.config.schema import SiteConfig
 from gateway.core.clock import parse_rfc3339
 from gateway.core.enums import (
     FINAL_STATUSES,
     AttemptStatus,
     Channel,
+    DeliveryMode,
     EntryStatus,
     RunOutcome,
 )
@@ -83,9 +86,11 @@ class Dispatcher:
             self.sms.after_send = self.calls.after_sms  # the call follows the SMS
         self.dc09 = dc09(self.reporter, sleep, retry_pause_s) if dc09 is not None else None
         self.plans_seen = 0
+        self.unreadable = 0  # journaled plans that could not be read back (logged each)
 
     def health(self) -> dict[str, Any]:
         return {"escalations_in_flight": len(self._inflight), "plans": self.plans_seen,
+                "unreadable_plans": self.unreadable,
                 "trouble": sorted(self.reporter.trouble)}
 
     async def run(self) -> None:
@@ -126,12 +131,18 @@ class Dispatcher:
         if event.type == EventType.POLICE_REPLY and self.sms is not None:
             self._track(event.seq, self.answers.answer(event), f"answer-{event.seq}")
             return
-        plan = (event.detail or {}).get("escalation")
-        if event.type != EventType.ALARM_STATE or not isinstance(plan, dict):
+        journaled = (event.detail or {}).get("escalation")
+        if event.type != EventType.ALARM_STATE or not isinstance(journaled, dict):
             return
         self.plans_seen += 1
+        try:
+            plan = Plan.from_json(journaled)  # the journal boundary: typed from here on
+        except (KeyError, TypeError, ValueError) as exc:
+            self.unreadable += 1
+            log.error("event=escalation_plan_unreadable seq=%d error=%r", event.seq, str(exc))
+            return
         if event.seq <= self._live_from:
-            plan = {**plan, "replayed": True}
+            plan = replace(plan, replayed=True)
         self._track(event.seq, self._execute(plan), f"escalation-{event.seq}")
 
     def _track(self, seq: int, job: Coroutine[Any, Any, None], name: str) -> None:
@@ -153,16 +164,16 @@ class Dispatcher:
         return min(self._inflight, default=self._done_upto + 1) - 1
 
     # -- one plan -----------------------------------------------------------------------
-    async def _execute(self, plan: dict[str, Any]) -> None:
-        if plan.get("mass"):
+    async def _execute(self, plan: Plan) -> None:
+        if plan.mass:
             await self._supersede(plan)
-        todo = [d for d in plan["deliveries"] if self._status(plan, d) not in FINAL_STATUSES]
-        http = [d for d in todo if d["channel"] == Channel.HTTP]
-        sms = [d for d in todo if d["channel"] == Channel.SMS]
-        fallback = plan["delivery"] == "fallback" and http and self.http is not None
+        todo = [d for d in plan.deliveries if self._status(plan, d) not in FINAL_STATUSES]
+        http = [d for d in todo if d.channel is Channel.HTTP]
+        sms = [d for d in todo if d.channel is Channel.SMS]
+        fallback = plan.delivery is DeliveryMode.FALLBACK and http and self.http is not None
         async with asyncio.TaskGroup() as tg:
             for d in todo:
-                if d["channel"] == Channel.DC09:  # a centre is always told at once
+                if d.channel is Channel.DC09:  # a centre is always told at once
                     tg.create_task(self._dc09(plan, d))
             if fallback:
                 tg.create_task(self._fallback(plan, http, sms, tg))
@@ -172,8 +183,8 @@ class Dispatcher:
                 for d in sms:
                     tg.create_task(self._sms(plan, d))
 
-    async def _fallback(self, plan: dict[str, Any], http: list[dict[str, Any]],
-                        sms: list[dict[str, Any]], tg: asyncio.TaskGroup) -> None:
+    async def _fallback(self, plan: Plan, http: list[Delivery], sms: list[Delivery],
+                        tg: asyncio.TaskGroup) -> None:
         """HTTP first (every URL at once); SMS once none of them was delivered within
         the time (each refused or late)."""
         standby = [d for d in sms if self._status(plan, d) == EntryStatus.STANDBY]
@@ -198,59 +209,58 @@ class Dispatcher:
         for d in sms:
             tg.create_task(self._sms(plan, d))
 
-    def _fallback_left(self, plan: dict[str, Any]) -> float:
+    def _fallback_left(self, plan: Plan) -> float:
         """Seconds left of ``fallback_after_s``. A plan decided during this run started
         a moment ago: all of it, waited on the monotonic clock (a wall-clock step must
         not move it). A plan replayed after a restart counts from its decision on the
         wall clock (all that survives a restart), so it does not start its wait over."""
-        limit = float(plan["fallback_after_s"])
-        if not plan.get("replayed"):
+        limit = float(plan.fallback_after_s)
+        if not plan.replayed:
             return limit
         try:
-            elapsed = self.reporter.clock.wall() - parse_rfc3339(plan["decided_at"])
-        except (KeyError, TypeError, ValueError):
+            elapsed = self.reporter.clock.wall() - parse_rfc3339(plan.decided_at)
+        except ValueError:
             return limit
         return min(limit, max(0.0, limit - elapsed))
 
-    async def _http(self, plan: dict[str, Any], d: dict[str, Any],
-                    deadline_s: float | None) -> RunOutcome:
+    async def _http(self, plan: Plan, d: Delivery, deadline_s: float | None) -> RunOutcome:
         if self.http is None:
             await self.reporter.attempt(plan, d, 0, AttemptStatus.FAILED, will_retry=False,
                                         error="no HTTP channel")
             return RunOutcome.FAILED
         return await self.http.deliver(plan, d, deadline_s)
 
-    async def _sms(self, plan: dict[str, Any], d: dict[str, Any]) -> None:
+    async def _sms(self, plan: Plan, d: Delivery) -> None:
         if self.sms is None:
             await self.reporter.attempt(plan, d, 0, AttemptStatus.FAILED, will_retry=False,
                                         error="no modem")
             return
         await self.sms.deliver(plan, d)
 
-    async def _dc09(self, plan: dict[str, Any], d: dict[str, Any]) -> None:
+    async def _dc09(self, plan: Plan, d: Delivery) -> None:
         if self.dc09 is None:
             await self.reporter.attempt(plan, d, 0, AttemptStatus.FAILED, will_retry=False,
                                         error="no DC-09 channel")
             return
         await self.dc09.deliver(plan, d)
 
-    async def _supersede(self, plan: dict[str, Any]) -> None:
+    async def _supersede(self, plan: Plan) -> None:
         """A combined escalation replaces its members' SMS not yet sent: one SMS per
         number for the whole mass alarm."""
-        numbers = {d["target"] for d in plan["deliveries"] if d["channel"] == Channel.SMS}
-        ours = {d["escalation_id"] for d in plan["deliveries"]}
-        for alarm_id in plan["alarms"]:
+        numbers = {d.target for d in plan.deliveries if d.channel is Channel.SMS}
+        ours = {d.escalation_id for d in plan.deliveries}
+        for alarm_id in plan.alarms:
             alarm = self._engine.get(alarm_id)
             for entry in list(alarm.escalations) if alarm else []:
                 if (entry["channel"] == Channel.SMS and entry["target"] in numbers
                         and entry["escalation_id"] not in ours
                         and entry["status"] not in FINAL_STATUSES):
                     await self.reporter.attempt(
-                        {"alarms": [alarm_id]}, entry, 0, AttemptStatus.SUPERSEDED,
-                        will_retry=False,
-                        note=f"combined into mass alarm {plan['key']}")
+                        Scope(alarms=(alarm_id,)), Delivery.from_json(entry),
+                        0, AttemptStatus.SUPERSEDED, will_retry=False,
+                        note=f"combined into mass alarm {plan.key}")
 
-    def _status(self, plan: dict[str, Any], d: dict[str, Any]) -> str | None:
+    def _status(self, plan: Plan, d: Delivery) -> EntryStatus | None:
         return self.reporter.status(plan, d)
 
 

@@ -18,6 +18,7 @@ from alarms.alarm_helpers import (
     site,
     until,
 )
+from gateway.alarms.plan import Plan
 from gateway.core.clock import ManualClock, SteppedClock
 from gateway.core.events import EventDraft, EventType
 from gateway.escalation.delivery import Reporter, SmsRunner
@@ -74,7 +75,8 @@ def test_sms_rate_limit_is_not_stretched_by_a_step_back(tmp_path: Path) -> None:
     press(h, "er-1")
     press(h, "b-0")
     number = "+84901111111"
-    jobs = [(p, next(d for d in p["deliveries"] if d["target"] == number)) for p in h.plans()]
+    plans = [Plan.from_json(p) for p in h.plans()]
+    jobs = [(p, next(d for d in p.deliveries if d.target == number)) for p in plans]
     slept: list[float] = []
     sent: list[str] = []
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from gateway.alarms.plan import Delivery, Plan
 from gateway.core.clock import rfc3339
 from gateway.core.enums import AttemptStatus, RunOutcome
 from gateway.escalation.dc09.codec import SiaEvent
@@ -46,24 +47,24 @@ class Dc09Runner:
         self._sleep = sleep
         self.pause_s = pause_s
 
-    def event(self, plan: dict[str, Any]) -> SiaEvent:
+    def event(self, plan: Plan) -> SiaEvent:
         """The DC-03 event of a plan; a mass alarm says how many alarms it stands for."""
-        event = self.mapper.alarm(plan["alarm"])
-        if plan.get("mass"):
+        event = self.mapper.alarm(plan.alarm.to_json())
+        if plan.mass:
             return SiaEvent(code=event.code, zone=event.zone, area=event.area,
-                            text=f"MASS {plan['count']}: {event.text}")
+                            text=f"MASS {plan.count}: {event.text}")
         return event
 
-    async def deliver(self, plan: dict[str, Any], d: dict[str, Any]) -> RunOutcome:
+    async def deliver(self, plan: Plan, d: Delivery) -> RunOutcome:
         """``delivered``, ``refused`` (DUH, or no such receiver) or ``closed`` (nothing
         owed any more: the alarm was resolved before the centre answered)."""
-        name = str(d["target"])
+        name = str(d.target)
         link = self.links.get(name)
         if link is None:
             await self._reporter.attempt(plan, d, 0, AttemptStatus.FAILED, will_retry=False,
                                          error=f"no DC-09 receiver named {name!r}")
             return RunOutcome.REFUSED
-        seq = await self.sequences.claim(name, d["escalation_id"])
+        seq = await self.sequences.claim(name, d.escalation_id)
         event = self.event(plan)
         done = [self._reporter.attempts(plan, d)]
         try:
@@ -81,9 +82,9 @@ class Dc09Runner:
             return RunOutcome.CLOSED
         finally:
             if not self._reporter.still_owed(plan, d):
-                await self.sequences.release(name, d["escalation_id"])
+                await self.sequences.release(name, d.escalation_id)
 
-    def _reporting(self, plan: dict[str, Any], d: dict[str, Any], done: list[int],
+    def _reporting(self, plan: Plan, d: Delivery, done: list[int],
                    seq: int) -> AttemptCallback:
         async def on_attempt(n: int, label: str, *, will_retry: bool, delay_s: float) -> None:
             done[0] += 1
@@ -100,6 +101,6 @@ class Dc09Runner:
             await self._reporter.attempt(plan, d, done[0], status,
                                          will_retry=status is AttemptStatus.RETRYING, **extra)
             if status is AttemptStatus.RETRYING:  # the first failed attempt already is a trouble
-                await self._reporter.trouble_on(trouble_source(str(d["target"])),
-                                                f"DC-09 {d['target']}: {label}")
+                await self._reporter.trouble_on(trouble_source(str(d.target)),
+                                                f"DC-09 {d.target}: {label}")
         return on_attempt
