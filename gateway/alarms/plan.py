@@ -196,6 +196,9 @@ def build_plan(
         fallback_after_s=config.policy.fallback_after_s, decided_at=rfc3339(now),
         alarms=tuple(m.id for m in members), count=len(members),
         alarm=snapshot(primary, sum(m.press_count for m in members)), deliveries=deliveries,
+        # a mass alarm's SMS names every room: each member's ward, room and code
+        members=tuple(Member(id=m.id, ward=m.ward, room=m.room, code=m.code)
+                      for m in members) if len(members) > 1 else (),
     )
 
 
