@@ -62,6 +62,12 @@ log = logging.getLogger(__name__)
 
 INIT = ("AT", "ATE0", "AT+CMEE=2", "AT+CMGF=0")
 NEW_MESSAGE_INDICATION = "AT+CNMI=2,1,0,0,0"  # store new SMS, announce with +CMTI
+#: what ``identify`` asks, as gammu's ``identify`` shows it: (key, command, answer prefix);
+#: the ICCID has no standard command, so the common vendor ones are tried in turn
+IDENTITY = (("manufacturer", "AT+CGMI", None), ("model", "AT+CGMM", None),
+            ("revision", "AT+CGMR", None), ("imei", "AT+CGSN", None), ("imsi", "AT+CIMI", None),
+            ("iccid", "AT+CCID", "+CCID"), ("iccid", "AT+QCCID", "+QCCID"),
+            ("iccid", "AT+ICCID", "+ICCID"))
 
 
 
@@ -80,6 +86,9 @@ class ModemSettings:
     reassembly_timeout_s: float = 600.0  # a part missing this long: deliver what came
     country_code: str = "84"
     name: str = "modem"
+    #: False for a technician's tool beside no gateway: received SMS stay on the SIM
+    #: (``inbox`` lists them) instead of being handed over and deleted
+    take_sms: bool = True
 
 
 class _Exchange:
@@ -126,6 +135,9 @@ class Modem:
         self._creg: Registration | None = None
         self._cereg: Registration | None = None
         self._rssi_dbm: int | None = None
+        self._ber: int | None = None
+        self._operator: str | None = None
+        self._identity: dict[str, str] | None = None
         self._last_error: str | None = "not started"
         self._send_error: str | None = None
         self._counts = {"sent": 0, "send_failures": 0, "received": 0, "reopens": 0}
@@ -168,6 +180,64 @@ class Modem:
         self._send_error = None
         return refs
 
+    async def identify(self) -> dict[str, Any]:
+        """Manufacturer, model, revision, IMEI, IMSI, ICCID (what the modem answers; a
+        command it refuses is left out), operator, SIM and registration: gammu's
+        ``identify``. Raises :class:`ModemError` when the modem is not answering."""
+        await self._started_or_offline()
+        self._identity = await self._read_identity()
+        if not self._identity:
+            raise ModemError("the modem answered none of the identity commands", kind="offline")
+        await self._poll_radio()  # fresh, not the last poll's (or none, just after a start)
+        return {**self._identity, **self.radio()}
+
+    def radio(self) -> dict[str, Any]:
+        """Operator, registration, technology and signal as the last poll saw them."""
+        return {"operator": self._operator, "sim": self._sim,
+                "registered": any(r is not None and r.registered
+                                  for r in (self._creg, self._cereg)),
+                "roaming": any(r is not None and r.roaming for r in (self._creg, self._cereg)),
+                "rat": _rat(self._creg, self._cereg), "rssi_dbm": self._rssi_dbm,
+                "signal": signal_quality(self._rssi_dbm), "ber": self._ber}
+
+    async def refresh(self) -> dict[str, Any]:
+        """Poll SIM, registration, operator and signal now; then :meth:`radio`."""
+        await self._started_or_offline()
+        await self._poll_radio()
+        return self.radio()
+
+    async def inbox(self) -> list[dict[str, Any]]:
+        """The messages on the SIM now (``AT+CMGL=4``), decoded, none deleted: each part
+        with its index, sender, time stamp and text."""
+        await self._started_or_offline()
+        resp = await self._checked("AT+CMGL=4")
+        out = []
+        for index, stat, pdu in parse_cmgl(resp.lines):
+            try:
+                sms = decode_deliver(pdu)
+            except PduError as exc:
+                out.append({"index": index, "error": str(exc)})
+                continue
+            out.append({"index": index, "read": stat == 1, "from": sms.number,
+                        "sent_at": sms.sent_at.isoformat() if sms.sent_at else None,
+                        "text": sms.text,
+                        "part": f"{sms.concat.seq}/{sms.concat.total}" if sms.concat else None})
+        return out
+
+    async def _read_identity(self) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for key, command, prefix in IDENTITY:
+            if key in found:
+                continue
+            try:
+                resp = await self._command(command)
+            except ModemError:
+                break  # not answering: the status says so
+            value = _answer(resp, prefix) if resp.final.ok else None
+            if value:
+                found[key] = value
+        return found
+
     async def _started_or_offline(self) -> None:
         if self._started.is_set():
             return
@@ -208,6 +278,9 @@ class Modem:
             "creg": self._creg.stat if self._creg else None,
             "cereg": self._cereg.stat if self._cereg else None,
             "rssi_dbm": self._rssi_dbm,
+            "operator": self._operator,
+            "model": " ".join(v for k in ("manufacturer", "model")
+                              if (v := (self._identity or {}).get(k))) or None,
             "last_error": self._send_error or self._last_error,
             **self._counts,
         }
@@ -271,12 +344,25 @@ class Modem:
             raise ModemError(self._failure or "port failed", kind="offline")
 
     async def _poll(self) -> None:
-        """SIM, registration, signal, then any stored message; errors go to the status."""
+        """SIM, registration, signal, operator, then any stored message; errors go to the
+        status. The modem's identity is read once, after the first poll."""
+        await self._poll_radio()
+        if self._failure is not None:
+            return
+        if self._identity is None:
+            self._identity = await self._read_identity()
+        if self._settings.take_sms:
+            await self._read_stored()
+        for whole in self._joiner.expired(self._clock.monotonic()):
+            await self._hand_over(whole)
+
+    async def _poll_radio(self) -> None:
         for command, apply in (
             ("AT+CPIN?", self._apply_cpin),
             ("AT+CREG?", self._apply_registration),
             ("AT+CEREG?", self._apply_registration),
             ("AT+CSQ", self._apply_csq),
+            ("AT+COPS?", self._apply_cops),
         ):
             try:
                 apply(await self._command(command))
@@ -284,9 +370,11 @@ class Modem:
                 self._last_error = str(exc)
             if self._failure is not None:
                 return
-        await self._read_stored()
-        for whole in self._joiner.expired(self._clock.monotonic()):
-            await self._hand_over(whole)
+
+    def _apply_cops(self, resp: Response) -> None:
+        line = _line(resp, "+COPS")
+        fields = line.split(":", 1)[1].split(",") if resp.final.ok and line else []
+        self._operator = fields[2].strip().strip('"') or None if len(fields) >= 3 else None
 
     def _apply_cpin(self, resp: Response) -> None:
         line = _line(resp, "+CPIN")
@@ -303,7 +391,9 @@ class Modem:
 
     def _apply_csq(self, resp: Response) -> None:
         line = _line(resp, "+CSQ")
-        self._rssi_dbm = parse_csq(line).dbm if resp.final.ok and line else None
+        signal = parse_csq(line) if resp.final.ok and line else None
+        self._rssi_dbm = signal.dbm if signal else None
+        self._ber = signal.ber if signal and signal.ber != 99 else None
 
     # -- incoming -------------------------------------------------------------------------
 
@@ -320,7 +410,9 @@ class Modem:
                 log.exception("event=modem_urc_failed urc=%r", urc.line)
 
     async def _on_urc(self, urc: Urc) -> None:
-        if urc.name == "+CMTI":
+        if urc.name in ("+CMTI", "+CMT") and not self._settings.take_sms:
+            log.info("event=sms_left_on_sim urc=%r", urc.line)
+        elif urc.name == "+CMTI":
             _, index = parse_cmti(urc)
             resp = await self._command(f"AT+CMGR={index}")
             if resp.final.ok:  # not ok: already read and deleted by the AT+CMGL poll
@@ -544,6 +636,27 @@ class Modem:
 def _line(resp: Response, prefix: str) -> str | None:
     """The answer line starting with ``prefix`` (the echo and blank lines are gone)."""
     return next((ln for ln in resp.lines if ln.upper().startswith(prefix + ":")), None)
+
+
+def _answer(resp: Response, prefix: str | None) -> str | None:
+    """The value of an identity answer: the line after ``prefix:``, or the first line
+    (some modems prefix ``+CGSN:`` or ``+CGMM:`` anyway), quotes dropped."""
+    line = _line(resp, prefix) if prefix else next((ln for ln in resp.lines if ln.strip()), None)
+    if line is None:
+        return None
+    if line.startswith("+") and ":" in line:
+        line = line.split(":", 1)[1]
+    return line.strip().strip('"').strip() or None
+
+
+def signal_quality(dbm: int | None) -> str | None:
+    """A word for the signal, as a technician says it (the usual LTE RSSI bands)."""
+    if dbm is None:
+        return None
+    for limit, word in ((-70, "excellent"), (-85, "good"), (-100, "fair")):
+        if dbm >= limit:
+            return word
+    return "poor"
 
 
 def _rat(creg: Registration | None, cereg: Registration | None) -> str | None:

@@ -264,7 +264,27 @@ class Gateway:
         return {"pong": True, "site": self.config.site.id}
 
     async def _cmd_status(self, request: dict[str, Any]) -> dict[str, Any]:
-        return {"health": self.health.document()}
+        """What ``alarm-gateway status`` shows: the health document, the devices that are
+        not normal, and the open alarms."""
+        return {"health": self.health.document(), "site": self.config.site.id,
+                "devices": self._devices_needing_care(), "alarms": self._open_alarms()}
+
+    def _devices_needing_care(self) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for dev in self.config.devices:
+            flags = self.devices.flags(dev.id) if self.devices is not None else None
+            if flags is not None and flags.state != "normal":
+                out[dev.id] = {"state": flags.state, "offline": flags.offline,
+                               "tamper": flags.tamper, "low_battery": flags.low_battery,
+                               "battery_mv": flags.battery_mv, "ward": dev.ward}
+        return out
+
+    def _open_alarms(self) -> list[dict[str, Any]]:
+        engine = self.alarm_engine
+        if engine is None or not hasattr(engine, "open_alarms"):
+            return []
+        keep = ("code", "state", "type", "device", "ward", "drill", "raised_at")
+        return [{k: a.document().get(k) for k in keep} for a in engine.open_alarms()]
 
     async def _cmd_check_journal(self, request: dict[str, Any]) -> dict[str, Any]:
         """Check the journal now; a damaged one stops the gateway (exit 1)."""

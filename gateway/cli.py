@@ -208,10 +208,13 @@ _VERBS: dict[str, Callable[[argparse.Namespace], int]] = {
 def _verb_modules() -> list[Callable[..., dict[str, Callable[[argparse.Namespace], int]]]]:
     """Verbs kept in their own modules (cli.py stays small): each adds its parsers with
     ``verb(name, help, needs_config)`` and returns its handlers."""
+    from gateway.cli_backup import add_backup_verbs
     from gateway.cli_events import add_events_verb
+    from gateway.cli_status import add_status_verb
+    from gateway.features.modem_cli import add_modem_verb
     from gateway.report.verb import add_report_verb
 
-    return [add_events_verb, add_report_verb]
+    return [add_events_verb, add_report_verb, add_status_verb, add_modem_verb, add_backup_verbs]
 
 
 if __name__ == "__main__":

@@ -86,8 +86,10 @@ def _banner(site: SimulatedSite, out: TextIO) -> None:
         say(f"  modem           {site.modem.port}")
     if site.hotline is not None:
         say(f"  police hotline  {site.hotline.url}")
-    if site.derived is not None:
-        say(f"  MQTT            {site.derived.mqtt.url}")
+    say(f"  MQTT broker     {site.mqtt_shown}")
+    console = site.console_url
+    say(f"  desk console    {console}" if console else
+        "  desk console    none (the site file has no [console])")
     if site.gateway_running:
         say(f"  gateway log     {site.gateway_log}")
     else:

@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import json
 import os
-import socket
 import sys
 import tempfile
 import time
@@ -26,17 +25,12 @@ from typing import Any
 from gateway.app import Gateway
 from gateway.config.schema import SiteConfig, validate_config
 from gateway.core.errors import GatewayError
+from simulator.broker import broker_config, free_port
 
 #: the example site: in a source tree, or where the offline bundle's install.sh puts it
 EXAMPLES = (Path(__file__).resolve().parent.parent / "examples" / "site.toml",
             Path(sys.prefix) / "share" / "alarm-gateway" / "examples" / "site.toml")
 EXAMPLE = next((p for p in EXAMPLES if p.exists()), EXAMPLES[0])
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Timeline:
@@ -187,8 +181,8 @@ async def run_demo(fast: bool = False) -> int:
     logging.getLogger().setLevel(logging.WARNING)  # the timeline is the output
     timeline = Timeline()
     with tempfile.TemporaryDirectory(prefix="alarm-demo-") as tmp:
-        port = _free_port()
-        broker = Broker(_broker_config(port))
+        port = free_port()
+        broker = Broker(broker_config(port))
         await broker.start()
         hotline = HotlineServer(b"demo-shared-secret", on_delivery=_show_http(timeline)).start()
         modem = ModemSimulator()
@@ -238,14 +232,6 @@ def _show_http(timeline: Timeline) -> Callable[[Any], None]:
         timeline.say(f"    message: {body.get('message')}")
 
     return show
-
-
-def _broker_config(port: int) -> dict[str, Any]:
-    return {
-        "listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{port}"}},
-        "sys_interval": 0,
-        "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
-    }
 
 
 def _print_commits(gw: Gateway, timeline: Timeline) -> Callable[[], None]:

@@ -46,6 +46,10 @@ PATH_KEYS = (("mqtt", "password_file"), ("mqtt", "ca_file"), ("mqtt", "client_ce
              ("mqtt", "client_key"), ("escalation", "http", "secret_file"),
              ("console", "tls_cert"), ("console", "tls_key"))
 
+#: what the site's broker needs and the embedded one does not take
+BROKER_CREDENTIALS = ("username", "password_file", "ca_file", "client_cert", "client_key",
+                      "tls_insecure")
+
 
 class SimulationError(GatewayError, RuntimeError):
     """The simulated site cannot be set up, or would not be safe to run."""
@@ -60,6 +64,9 @@ class Endpoints:
     hotline_url: str | None = None  # http://127.0.0.1:<port>/alarm
     mqtt_url: str | None = None  # overrides [mqtt].url (tests, a technician's own broker)
     arc_port: int | None = None  # the simulated ARC on 127.0.0.1
+    #: the simulator's own broker: anonymous, plain TCP, so the site's credentials go
+    embedded_broker: bool = False
+    console_listen: str | None = None  # host:port of the simulated console (loopback)
 
 
 def sim_folder(config: SiteConfig) -> Path:
@@ -115,6 +122,11 @@ def derive(config: SiteConfig, ends: Endpoints) -> dict[str, Any]:
     doc["simulation"] = True
     if ends.mqtt_url:
         doc["mqtt"] = {**doc.get("mqtt", {}), "url": ends.mqtt_url}
+    if ends.embedded_broker:
+        for key in BROKER_CREDENTIALS:
+            doc["mqtt"].pop(key, None)
+    if ends.console_listen and "console" in doc:
+        doc["console"]["listen"] = ends.console_listen
     if config.serial is not None:
         doc["serial"] = {**doc.get("serial", {}), "port": ends.bus_port or _missing("bus")}
     if config.modem is not None:

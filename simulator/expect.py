@@ -81,6 +81,27 @@ def police(site: SimulatedSite, a: dict[str, Any]) -> Outcome:
                           f"it saw: {_summary([m for m in site.police() if m.channel == 'http'])}")
 
 
+def arc(site: SimulatedSite, a: dict[str, Any]) -> Outcome:
+    """The simulated receiving centre acknowledged a DC-09 message matching ``code``
+    (e.g. ``PA``, ``RX``) / ``zone`` / ``contains`` (in its text)."""
+    if site.arc is None:
+        return Outcome(False, "this site has no receiving centre ([escalation.dc09])")
+    centre = site.arc
+
+    def found() -> list[Any]:
+        return [x for x in centre.arrivals() if x.message is not None and x.answer == "ACK"
+                and a.get("code") in (None, x.message.code)
+                and a.get("zone") in (None, x.message.zone)
+                and str(a.get("contains", "")) in x.message.text]
+
+    hit = poll(found, _within(a))
+    if hit:
+        return Outcome(True, f"the ARC acknowledged {hit[0].line().strip()}")
+    seen = "; ".join(x.line().strip() for x in centre.arrivals()[-3:]) or "nothing"
+    return Outcome(False, f"no matching DC-09 message at the ARC in {_within(a):g} s; "
+                          f"it saw: {seen}")
+
+
 def no_police(site: SimulatedSite, a: dict[str, Any]) -> Outcome:
     """No HTTP request and no SMS reached the police, through the whole window."""
     reached = poll(site.police, _within(a))
@@ -171,6 +192,7 @@ EXPECTATIONS: dict[str, Expectation] = {
     "police": Expectation(set(), {"device", "drill", "type", "contains", "path"} | WITHIN,
                           police),
     "no_police": Expectation(set(), WITHIN, no_police),
+    "arc": Expectation(set(), {"code", "zone", "contains"} | WITHIN, arc),
     "sms": Expectation(set(), {"to", "contains"} | WITHIN, sms),
     "device_state": Expectation({"device", "state"}, WITHIN, device_state),
     "alarm": Expectation({"device", "state"}, {"drill"} | WITHIN, alarm),

@@ -63,6 +63,7 @@ class ModemSimulator:
         self._lock = threading.RLock()
         self._stored: dict[int, tuple[int, str]] = {}  # index -> (stat 0 unread / 1 read, pdu)
         self._sent: list[SentSms] = []
+        self._sent_at: list[float] = []
         self._commands: list[str] = []
         self._clock = clock
         self._timed: list[tuple[float, str]] = []
@@ -169,6 +170,11 @@ class ModemSimulator:
     def sent_messages(self) -> list[SentSms]:
         with self._lock:
             return list(self._sent)
+
+    def sent_log(self) -> list[tuple[float, SentSms]]:
+        """Each sent message with the wall-clock time its last part arrived."""
+        with self._lock:
+            return list(zip(self._sent_at, self._sent, strict=True))
 
     def stored(self) -> dict[int, str]:
         """Messages on the SIM by index (hex PDUs), as ``AT+CMGL=4`` would list them."""
@@ -286,6 +292,19 @@ class ModemSimulator:
             self._cnmi_mt = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
         self._reply([], "OK")
 
+    def _identity(self, name: str) -> None:
+        """A Quectel EG25-G with a Viettel SIM; ``AT+CCID`` is refused (vendor command), so
+        a client must try ``AT+QCCID`` as it would on the real module."""
+        if name in ("+CIMI", "+QCCID", "+COPS?") and not self.sim:
+            self._reply([], self._error("CME", 10))
+            return
+        registered = self.creg in REGISTERED or self.cereg in REGISTERED
+        answers = {"+CGMI": "Quectel", "+CGMM": "EG25", "+CGMR": "EG25GGBR07A08M2G",
+                   "+CGSN": "867698040000001", "+CIMI": "452040000000001",
+                   "+QCCID": "+QCCID: 89840480000000000011",
+                   "+COPS?": '+COPS: 0,0,"Viettel",7' if registered else "+COPS: 0"}
+        self._reply([answers[name]], "OK")
+
     def _query(self, name: str) -> None:
         if name == "+CPIN":
             if self.sim:
@@ -328,6 +347,7 @@ class ModemSimulator:
         whole = self._joiner.add(sms, now=0.0)
         if whole is not None:
             self._sent.append(SentSms(whole.number, whole.text, whole.total))
+            self._sent_at.append(time.time())
         self._mr = (self._mr + 1) % 256
         self._reply([f"+CMGS: {self._mr}"], "OK")
 
@@ -365,6 +385,7 @@ _HANDLERS: list[tuple[str, Callable[..., None]]] = [
     (r"(\+CREG|\+CEREG)=[0-2]", lambda sim, _name: sim._reply([], "OK")),
     (r"(\+CPIN|\+CREG|\+CEREG|\+CSCA|\+CMGF|\+CMEE)\?", ModemSimulator._query),
     (r"(\+CSQ)", ModemSimulator._query),
+    (r"(\+CGMI|\+CGMM|\+CGMR|\+CGSN|\+CIMI|\+QCCID|\+COPS\?)", ModemSimulator._identity),
     (r"\+CMGS=([0-9]{1,3})", ModemSimulator._cmgs),
     (r"\+CMGR=([0-9]{1,3})", ModemSimulator._cmgr),
     (r"\+CMGD=([0-9]{1,3})(?:,([0-4]))?", ModemSimulator._cmgd),

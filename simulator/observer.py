@@ -33,6 +33,7 @@ class Seen:
     topic: str
     payload: str
     retain: bool
+    wall: float = 0.0  # unix seconds, for display in the site's time zone
 
 
 class MqttObserver:
@@ -88,7 +89,7 @@ class MqttObserver:
         topic = msg.topic[len(self.base) + 1:]
         text = msg.payload.decode("utf-8", errors="replace")
         with self._cond:
-            self._recent.append(Seen(time.monotonic(), topic, text, bool(msg.retain)))
+            self._recent.append(Seen(time.monotonic(), topic, text, bool(msg.retain), time.time()))
             self._fold(topic, text, bool(msg.retain))
             self._cond.notify_all()
 

@@ -34,7 +34,8 @@ from gateway.core.errors import GatewayError
 from receiver.app import Receiver
 from receiver.config import ReceiverConfig
 from receiver.config import validate_config as validate_receiver
-from simulator.demo import EXAMPLE, GUARD, Timeline, _broker_config, _free_port
+from simulator.broker import broker_config, free_port
+from simulator.demo import EXAMPLE, GUARD, Timeline
 
 RECEIVER_EXAMPLES = (EXAMPLE.parent / "receiver.toml",
                      Path(sys.prefix) / "share" / "alarm-gateway" / "examples" / "receiver.toml")
@@ -141,11 +142,11 @@ async def run_demo(fast: bool = False, hold_s: float = 0) -> int:
         secret.write_text(secrets.token_hex(24) + "\n")
         os.chmod(secret, 0o600)
         password = secrets.token_urlsafe(9)
-        rx_port, mqtt_port = _free_port(), _free_port()
+        rx_port, mqtt_port = free_port(), free_port()
         rx = Receiver(receiver_config(folder, rx_port, secret, password))
         rx_stop = asyncio.Event()
         rx_task = asyncio.create_task(rx.run(rx_stop))
-        broker = Broker(_broker_config(mqtt_port))
+        broker = Broker(broker_config(mqtt_port))
         gw_stop = asyncio.Event()
         gw_task: asyncio.Task[None] | None = None
         try:

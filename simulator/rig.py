@@ -16,20 +16,25 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from gateway.config.schema import Device, SiteConfig, read_key, read_secret
 from gateway.core.errors import CommandError
+from gateway.journal.reader import EventQuery, last_seq, read_after
 from gateway.mqtt.link import settings_from_config
 from gateway.ops.control import request_sync
-from gateway.paths import control_path
+from gateway.paths import control_path, journal_path
 from receiver.dc09 import PanelAccount
 from simulator.arc import ArcServer
+from simulator.broker import EmbeddedBroker, free_port
 from simulator.derive import ARC_HOST, Endpoints, SimulationError, sim_folder, write_derived
 from simulator.faults import Faults
 from simulator.hotline import HotlineServer
@@ -40,6 +45,8 @@ from simulator.observer import MqttObserver
 ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT_S = 20.0
 HEARTBEAT_MAX_S = 10.0
+WATCH_INTERVAL_S = 0.5  # the watchdog notices a dead gateway well within 2 s
+T = TypeVar("T")
 LED_NAMES = {0: "off", 1: "received", 2: "security ack", 3: "police notified", 4: "police ack"}
 
 
@@ -54,13 +61,17 @@ class PoliceMessage:
     device: str | None
     answer: str  # HTTP status / "hang" / "garbage"; "sent" for SMS
     body: dict[str, Any] | None = None
+    at: float = 0.0  # wall-clock unix seconds it arrived
+    parts: int = 1  # SMS parts the phone joined
 
 
 class SimulatedSite:
     """The simulated hardware and gateway for ``config`` (the technician's, unchanged).
 
-    ``mqtt_url`` overrides the broker; ``start_gateway=False`` leaves starting the gateway
-    to the technician (the command is in :attr:`gateway_command`)."""
+    ``mqtt_url`` names the broker to use; without it the site brings its own
+    (:class:`~simulator.broker.EmbeddedBroker`), so a simulation never needs, nor touches,
+    the hospital's broker. ``start_gateway=False`` leaves starting the gateway to the
+    technician (the command is in :attr:`gateway_command`)."""
 
     def __init__(self, config: SiteConfig, *, mqtt_url: str | None = None,
                  start_gateway: bool = True) -> None:
@@ -76,6 +87,12 @@ class SimulatedSite:
         self.derived: SiteConfig | None = None
         self.derived_path: Path | None = None
         self.faults: Faults | None = None
+        self.broker: EmbeddedBroker | None = None
+        #: why the gateway is gone (one line), once the watchdog noticed; None while it runs
+        self.gateway_gone: str | None = None
+        self._gone_listeners: list[Callable[[str], None]] = []
+        self._watching = threading.Event()
+        self._watchdog: threading.Thread | None = None
         self._proc: subprocess.Popen[bytes] | None = None
 
     # -- life cycle -------------------------------------------------------------------
@@ -84,10 +101,15 @@ class SimulatedSite:
         try:
             self._fresh_folder()
             self._start_hardware()
+            if self.mqtt_url is None:
+                self.broker = EmbeddedBroker().start()
             ends = Endpoints(self.bus.port if self.bus else None,
                              self.modem.port if self.modem else None,
-                             self.hotline.url if self.hotline else None, self.mqtt_url,
-                             self.arc.port if self.arc else None)
+                             self.hotline.url if self.hotline else None,
+                             self.mqtt_url or (self.broker.url if self.broker else None),
+                             self.arc.port if self.arc else None,
+                             embedded_broker=self.broker is not None,
+                             console_listen=self._console_listen())
             self.derived_path, self.derived = write_derived(self.config, ends)
             self.faults = Faults(self.bus, self.modem, self.hotline, self.arc)
             self.observer = MqttObserver(settings_from_config(self.derived),
@@ -95,6 +117,7 @@ class SimulatedSite:
             self.observer.start()
             if self.start_gateway:
                 self._start_gateway()
+                self._watch_gateway()
         except BaseException:
             self.stop()
             raise
@@ -102,6 +125,10 @@ class SimulatedSite:
     def stop(self) -> None:
         """Stop the gateway (SIGTERM, then SIGKILL after 10 s), clear this run's retained
         alarm documents from the broker, and stop every simulator."""
+        self._watching.clear()
+        if self._watchdog is not None:
+            self._watchdog.join(WATCH_INTERVAL_S * 4)
+            self._watchdog = None
         proc, self._proc = self._proc, None
         if proc is not None and proc.poll() is None:
             proc.terminate()
@@ -115,10 +142,10 @@ class SimulatedSite:
                 self.observer.clear_alarms()
             except (OSError, RuntimeError, ValueError):
                 pass  # the broker went away: nothing to clear on it
-        for part in (self.observer, self.bus, self.modem, self.hotline, self.arc):
+        for part in (self.observer, self.bus, self.modem, self.hotline, self.arc, self.broker):
             if part is not None:
                 part.stop()
-        self.observer = self.bus = self.modem = self.hotline = self.arc = None
+        self.observer = self.bus = self.modem = self.hotline = self.arc = self.broker = None
 
     def __enter__(self) -> SimulatedSite:
         self.start()
@@ -132,6 +159,36 @@ class SimulatedSite:
         assert self.derived_path is not None
         return [sys.executable, "-m", "gateway.cli", "run", "-c", str(self.derived_path),
                 "--simulate"]
+
+    @property
+    def mqtt_shown(self) -> str:
+        """The broker, as the banner shows it."""
+        if self.derived is None:
+            return "?"
+        return self.derived.mqtt.url + (" (embedded, this run only)" if self.broker else "")
+
+    @property
+    def console_url(self) -> str | None:
+        """The desk console of the simulated gateway, or None when the site has none."""
+        console = self.derived.console if self.derived else None
+        if console is None or not console.enabled:
+            return None
+        scheme = "https" if console.tls_cert and console.tls_key else "http"
+        return f"{scheme}://{console.listen}/"
+
+    def _console_listen(self) -> str | None:
+        """Where the simulated console listens: the site's port on 127.0.0.1 (a simulation
+        never serves the hospital LAN), or a free port when that one is taken."""
+        console = self.config.console
+        if console is None or not console.enabled:
+            return None
+        port = int(console.listen.rpartition(":")[2])
+        try:
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", port))
+        except OSError:
+            port = free_port()
+        return f"127.0.0.1:{port}"
 
     @property
     def gateway_log(self) -> Path:
@@ -211,9 +268,71 @@ class SimulatedSite:
     def gateway_running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
+    # -- noticing that the gateway died -------------------------------------------------
+    def on_gateway_gone(self, listener: Callable[[str], None]) -> None:
+        """``listener(reason)`` once, from the watchdog thread, when the gateway exits."""
+        self._gone_listeners.append(listener)
+
+    def _watch_gateway(self) -> None:
+        """Poll the child every :data:`WATCH_INTERVAL_S`: a technician pressing buttons on a
+        dead gateway must be told at once, not find out from stale states."""
+        self._watching.set()
+
+        def watch() -> None:
+            while self._watching.is_set():
+                proc = self._proc
+                code = proc.poll() if proc is not None else None
+                if code is not None and self._watching.is_set():
+                    self._gone(code)
+                    return
+                time.sleep(WATCH_INTERVAL_S)
+
+        self._watchdog = threading.Thread(target=watch, name="gateway-watchdog", daemon=True)
+        self._watchdog.start()
+
+    def _gone(self, code: int) -> None:
+        how = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
+        self.gateway_gone = (f"the gateway stopped at {time.strftime('%H:%M:%S')} ({how}); "
+                             f"last log lines: {self.log_tail(3)}")
+        for listener in self._gone_listeners:
+            try:
+                listener(self.gateway_gone)
+            except Exception:  # a listener must not stop the others
+                pass
+
+    def need_gateway(self) -> None:
+        """Raise ``CommandError`` (one line) when the gateway this simulation started is gone."""
+        if self.start_gateway and not self.gateway_running:
+            raise CommandError(self.gateway_gone or "the gateway is not running; see "
+                               f"{self.gateway_log}")
+
+    # -- what the gateway journaled --------------------------------------------------------
+    def journal_seq(self) -> int:
+        """The simulated journal's last seq (0 before the gateway made one)."""
+        assert self.derived is not None
+        path = journal_path(self.derived)
+        return last_seq(path) if path.exists() else 0
+
+    def wait_journal(self, after: int, judge: Callable[[list[dict[str, Any]]], T | None],
+                     timeout: float) -> T | None:
+        """Poll the journal's events after seq ``after`` until ``judge(events)`` answers
+        (or ``timeout`` s pass: None)."""
+        assert self.derived is not None
+        path = journal_path(self.derived)
+        deadline = time.monotonic() + timeout
+        while True:
+            events = read_after(path, EventQuery(), after) if path.exists() else []
+            verdict = judge(events)
+            if verdict is not None or time.monotonic() > deadline:
+                return verdict
+            if self.start_gateway and not self.gateway_running:
+                return None
+            time.sleep(0.1)
+
     # -- the gateway's control socket --------------------------------------------------
     def control(self, payload: dict[str, Any], timeout: float = 10.0) -> dict[str, Any]:
         assert self.derived is not None
+        self.need_gateway()
         return request_sync(control_path(self.derived), payload, timeout=timeout)
 
     def _command(self, payload: dict[str, Any]) -> dict[str, Any]:
@@ -239,6 +358,7 @@ class SimulatedSite:
     def press(self, device_id: str) -> None:
         """A short press (about 0.15 s), as a finger does."""
         dev = self.device(device_id)
+        self.need_gateway()
         if dev.input == "serial":
             assert self.bus is not None
             self.bus.press(self._node(device_id, "press"))
@@ -248,6 +368,7 @@ class SimulatedSite:
     def hold(self, device_id: str) -> None:
         """Press and keep it down (a duress HOLD after the device's hold time)."""
         dev = self.device(device_id)
+        self.need_gateway()
         if dev.input == "serial":
             assert self.bus is not None
             self.bus.hold(self._node(device_id, "hold"))
@@ -303,37 +424,43 @@ class SimulatedSite:
                 out[dev.id] = int(led) if isinstance(led, int | float | bool) else None
         return out
 
-    def ack(self, device_id: str, by: str = "security-desk", note: str = "") -> str:
+    def ack(self, device_id: str, by: str = "security-desk",
+            note: str = "") -> tuple[str, str]:
         """Publish ``alarm/<id>/set`` ``ack`` for the device's open alarm, as the desk does;
-        returns the alarm's code."""
+        returns the alarm's code and id."""
         return self._alarm_command(device_id, "ack", by, note)
 
-    def resolve(self, device_id: str, by: str = "security-desk", note: str = "") -> str:
+    def resolve(self, device_id: str, by: str = "security-desk",
+                note: str = "") -> tuple[str, str]:
         return self._alarm_command(device_id, "resolve", by, note)
 
-    def _alarm_command(self, device_id: str, action: str, by: str, note: str) -> str:
+    def _alarm_command(self, device_id: str, action: str, by: str,
+                       note: str) -> tuple[str, str]:
         assert self.observer is not None
         self.device(device_id)
+        self.need_gateway()
         alarm = self.observer.alarm_for(device_id)
         if alarm is None or alarm.get("state") == "resolved":
             raise CommandError(f"no open alarm for {device_id}")
         self.observer.publish(f"alarm/{alarm['id']}/set",
                               {"action": action, "by": by, "note": note})
-        return str(alarm.get("code"))
+        return str(alarm.get("code")), str(alarm["id"])
 
     # -- what the police received ------------------------------------------------------
     def police(self) -> list[PoliceMessage]:
-        """Every HTTP request the hotline saw, then every SMS the modem sent."""
+        """Every HTTP request the hotline saw and every SMS the modem sent, in the order
+        they arrived."""
         out = []
         for r in self.hotline.requests() if self.hotline else []:
             body = r.body or {}
             out.append(PoliceMessage("http", r.path, str(body.get("message", "")),
                                      bool(body.get("drill")), body.get("device"),
-                                     str(r.answer), r.body))
-        for sms in self.modem.sent_messages() if self.modem else []:
+                                     str(r.answer), r.body, r.at))
+        for at, sms in self.modem.sent_log() if self.modem else []:
             out.append(PoliceMessage("sms", sms.number, sms.text,
-                                     sms.text.startswith("[DIỄN TẬP]"), None, "sent"))
-        return out
+                                     sms.text.startswith("[DIỄN TẬP]"), None, "sent",
+                                     at=at, parts=sms.parts))
+        return sorted(out, key=lambda m: m.at)
 
     def deliveries(self) -> list[dict[str, Any]]:
         """HTTP bodies the hotline accepted, each ``Idempotency-Key`` once."""

@@ -34,7 +34,7 @@ from typing import Any, TextIO
 from gateway.config.schema import SiteConfig
 from gateway.core.errors import CommandError, GatewayError
 from simulator.expect import EXPECTATIONS, Outcome
-from simulator.faults import HOTLINE_MODES, MODEM_MODES
+from simulator.faults import ARC_MODES, HOTLINE_MODES, MODEM_MODES
 from simulator.rig import SimulatedSite
 
 COMMON = {"at", "name"}
@@ -50,6 +50,7 @@ ACTIONS: dict[str, tuple[set[str], set[str]]] = {
     "noisy": ({"on"}, set()),
     "modem": ({"mode"}, {"code", "times"}),
     "hotline": ({"mode"}, {"times"}),
+    "arc": ({"mode"}, {"times"}),
     "sms": ({"from", "text"}, {"device"}),
     "ack": ({"device"}, {"by", "note"}),
     "resolve": ({"device"}, {"by", "note"}),
@@ -152,7 +153,7 @@ def _values(what: str, args: dict[str, Any], config: SiteConfig) -> list[str]:
         value = args.get(key)
         if key in args and (not isinstance(value, int | float) or not 0 <= value <= 3600):
             errors.append(f"{key}: seconds, a number from 0 to 3600")
-    modes = {"hotline": HOTLINE_MODES, "modem": MODEM_MODES}.get(what, ())
+    modes = {"hotline": HOTLINE_MODES, "modem": MODEM_MODES, "arc": ARC_MODES}.get(what, ())
     if "mode" in args and str(args["mode"]) not in modes:
         errors.append(f"mode: {what} mode is one of {', '.join(modes)}, not {args['mode']!r}")
     return errors
@@ -237,6 +238,8 @@ def _fault(site: SimulatedSite, what: str, a: dict[str, Any]) -> str:
         return faults.noisy(bool(a["on"]))
     if what == "hotline":
         return faults.hotline_mode(str(a["mode"]), a.get("times"))
+    if what == "arc":
+        return faults.arc_mode(str(a["mode"]), a.get("times"))
     if what == "modem":
         code = a.get("code")
         return faults.modem_mode(str(a["mode"]), int(code) if code is not None else None,

@@ -24,7 +24,8 @@ def register(verb: VerbAdder) -> dict[str, Handler]:
     demo.add_argument("--fast", action="store_true", help="shorter pauses between steps")
     simulate = verb("simulate", "simulated hardware for the gateway of FILE")
     simulate.add_argument("--scenario", metavar="FILE", help="run a scenario file unattended")
-    simulate.add_argument("--mqtt-url", metavar="URL", help="use this broker, not [mqtt].url")
+    simulate.add_argument("--mqtt-url", metavar="URL", help="use this broker (default: an embedded one on 127.0.0.1, "
+                          "so the hospital's broker never sees simulated alarms)")
     simulate.add_argument("--no-gateway", action="store_true",
                           help="only the simulated hardware: print the command to start the gateway")
     return {"demo": cmd_demo, "simulate": cmd_simulate}

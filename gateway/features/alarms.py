@@ -84,6 +84,10 @@ async def build_alarms(gw: Gateway) -> None:
     http = _http_channel(gw)
     receivers = _receiver_channels(gw)
     modem = _modem(gw)
+    if modem is not None:
+        from gateway.features.modem_tools import register_modem_tools
+
+        register_modem_tools(gw, modem)
     dc09 = dc09_lane(gw)
     dispatcher = Dispatcher(config, gw.journal, gw.recorder, engine, gw.clock, http, modem,
                             receivers=receivers,

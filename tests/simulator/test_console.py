@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,7 +35,12 @@ def session(site: SimulatedSite, *lines: str) -> str:
 
 
 def test_console_drives_the_site(site: SimulatedSite) -> None:
-    out = session(site, "press er-desk-1", "hotline 500", "press er-bed-11", "nonsense",
+    first = session(site, "press er-desk-1")
+    # the emergency desk goes to the police at once: let its request be answered 200
+    # before the hotline starts failing (a loaded machine could otherwise reorder them)
+    until(lambda: any(m.channel == "http" and m.device == "er-desk-1" and m.answer == "200"
+                      for m in site.police()))
+    out = first + session(site, "hotline 500", "press er-bed-11", "nonsense",
                   "press nope", "drain exam-bed-21 2300", "reboot exam-bed-21", "tamper er-duress-1",
                   "noisy on", "noisy off", "modem error 500 1", "silence er-desk-1")
     assert "pressed er-desk-1" in out and "pressed er-bed-11" in out
@@ -55,20 +61,57 @@ def test_console_drives_the_site(site: SimulatedSite) -> None:
     until(lambda: any(e["type"] == "low_battery" for e in obs.events()))
     until(lambda: any(m.channel == "sms" for m in site.police()), 20)  # hotline down: SMS
 
-    out = session(site, "devices", "police", "mqtt 5", "alarms", "hotline ok")
+    out = session(site, "devices", "police", "mqtt 5", "alarms", "hotline ok", "status")
     assert "er-desk-1" in out and "pin 17" in out and "node 11" in out
     assert "3 police notified" in out  # er-desk-1's LED after the hotline took it
-    assert "HTTP /alarm -> 200" in out and "HTTP /alarm -> 500" in out
-    assert "SMS  +84912000113 -> sent" in out and "Đáp: OK" in out
+    assert re.search(r"er-bed-11 +node 11 .* 3000 ", out)  # the battery its frames carry
+    assert re.search(r"HTTP /alarm +answered 200", out)
+    assert re.search(r"HTTP /alarm +answered 500", out)
+    assert re.search(r"SMS  \+84912000113 +received", out) and "Đáp: OK" in out
     assert "raised" in out or "escalated" in out
     assert "hotline answers 200 again" in out
+    assert "(bvdk-tinh): TROUBLE" in out and "er-duress-1" in out and "tamper" in out
 
     code = site.observer.alarm_for("er-bed-11")["code"]  # type: ignore[index,union-attr]
     out = session(site, f"sms 0912000113 OK {code}", "ack er-desk-1", "resolve er-desk-1")
     assert "delivered to the modem" in out
-    until(lambda: (obs.alarm_for("er-bed-11") or {}).get("state") == "police_acknowledged")
-    assert "resolve sent for alarm" in out
+    # the console says what the gateway did, read from its journal
+    assert f"gateway: accepted: alarm {code} police acknowledged (er-bed-11)" in out
+    assert (obs.alarm_for("er-bed-11") or {}).get("state") == "police_acknowledged"
+    assert "resolve published for alarm" in out
+    assert "gateway: accepted: alarm is resolved" in out
     until(lambda: (obs.alarm_for("er-desk-1") or {}).get("state") == "resolved")
+
+
+def test_console_says_why_the_gateway_ignored_an_sms_or_a_command(site: SimulatedSite) -> None:
+    out = session(site, "press er-desk-1")
+    obs = site.observer
+    assert obs is not None
+    until(lambda: (obs.alarm_for("er-desk-1") or {}).get("state") == "escalated")
+    code = obs.alarm_for("er-desk-1")["code"]  # type: ignore[index]
+    out = session(site, f"sms +84900000000 OK {code}", "sms +84912000113 hello",
+                  "sms +84912000113 OK 99999", "resolve er-desk-1", "ack er-desk-1")
+    assert "gateway: ignored: sender is not a configured police number" in out
+    assert "gateway: ignored: not an 'OK <code>' reply" in out
+    assert "delivered to the modem" in out
+    assert "gateway: accepted: alarm is resolved" in out
+    assert "error: no open alarm for er-desk-1" in out  # the ack after the resolve
+
+
+def test_console_notices_its_gateway_dying(site: SimulatedSite) -> None:
+    out = io.StringIO()
+    console = SimConsole(site, stdin=io.StringIO(""), stdout=out)
+    proc = site._proc
+    assert proc is not None
+    proc.kill()
+    until(lambda: "!! the gateway stopped" in out.getvalue(), 5)
+    assert "killed by signal 9" in out.getvalue()
+    console.stdin = io.StringIO("press er-desk-1\npress er-bed-11\nsms +84912000113 OK 1234\n"
+                                "devices\n")
+    console.cmdloop()
+    text = out.getvalue()
+    assert text.count("error: the gateway stopped") == 3  # GPIO, serial and SMS alike
+    assert "the states below are the last it published" in text
 
 
 def test_hold_release_and_drill_from_the_console(site: SimulatedSite) -> None:
@@ -97,6 +140,8 @@ def test_help_and_completion(tmp_path: Path) -> None:
     SimConsole(site, stdin=io.StringIO("help press\nhelp\nhelp sms\n"), stdout=out).cmdloop()
     text = out.getvalue()
     assert "press ID: a short press" in text
+    assert re.search(r"\n  press ID +a short press of a button\n", text)  # one line each
+    assert "EOF" not in text and text.count("  quit ") == 1
     for command in ("devices", "hold", "silence", "drain", "tamper", "noisy", "modem",
                     "hotline", "sms", "police", "mqtt", "quit"):
         assert command in text

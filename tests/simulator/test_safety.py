@@ -130,6 +130,22 @@ def test_toml_writer_round_trips() -> None:
     assert tomllib.loads(to_toml(doc)) == doc
 
 
+def test_the_embedded_broker_and_console_stay_on_this_machine(tmp_path: Path) -> None:
+    """With the simulator's own broker the site's broker credentials are dropped (it takes
+    none), and the simulated console listens on the loopback interface only."""
+    ca = tmp_path / "ca.pem"
+    ca.write_text("not read here\n")
+    config = sim_config(tmp_path, mqtt={"url": "mqtts://broker.hospital.lan:8883",
+                                        "username": "gw", "ca_file": str(ca)},
+                        console={"listen": "127.0.0.1:8443"})
+    ends = Endpoints(ENDS.bus_port, ENDS.modem_port, ENDS.hotline_url, "mqtt://127.0.0.1:1999",
+                     embedded_broker=True, console_listen="127.0.0.1:9443")
+    doc = derive(config, ends)
+    assert doc["mqtt"]["url"] == "mqtt://127.0.0.1:1999"
+    assert "username" not in doc["mqtt"] and "ca_file" not in doc["mqtt"]
+    assert doc["console"]["listen"] == "127.0.0.1:9443"
+
+
 def dc09_escalation(tmp_path: Path) -> dict[str, object]:
     """The example site's escalation plus a real-looking receiving centre with a key."""
     key = tmp_path / "arc.key"

@@ -8,6 +8,7 @@ The whole file runs in about a minute: the scenarios' timers are seconds (sim-si
 from __future__ import annotations
 
 import io
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -87,11 +88,13 @@ def test_bad_scenario_is_a_usage_error_listing_every_problem(tmp_path: Path) -> 
     assert "steps[3].mode: modem mode is one of online, offline, noreg, error, not '500'" in text
 
 
-def test_command_line_runs_a_scenario_and_fixes_secret_modes(tmp_path: Path,
-                                                             broker: Broker) -> None:
+def test_command_line_runs_a_scenario_and_fixes_secret_modes(tmp_path: Path) -> None:
     """`alarm-gateway simulate` as a technician types it, on a fresh checkout's 0644
-    secrets: chmod 600, then the scenario passes (exit 0)."""
-    site = copy_site(tmp_path, broker.port)
+    secrets and with no broker running (the site's [mqtt].url answers nothing): chmod 600,
+    its own broker, the console's URL, then the scenario passes (exit 0)."""
+    from conftest import free_port
+
+    site = copy_site(tmp_path, free_port())  # nobody listens there
     proc = subprocess.run(
         [sys.executable, "-m", "gateway.cli", "simulate", "-c", str(site), "--scenario",
          str(ROOT / "examples" / "scenarios" / "panic-press.toml")],
@@ -100,3 +103,51 @@ def test_command_line_runs_a_scenario_and_fixes_secret_modes(tmp_path: Path,
     assert "chmod 600" in proc.stderr
     assert (tmp_path / "secrets" / "hotline.secret").stat().st_mode & 0o077 == 0
     assert "PASSED" in proc.stdout
+    assert re.search(r"MQTT broker +mqtt://127\.0\.0\.1:\d+ \(embedded, this run only\)",
+                     proc.stdout)
+    assert re.search(r"desk console +http://127\.0\.0\.1:\d+/", proc.stdout)
+
+
+ARC_SCENARIO = """
+[scenario]
+name = "a receiving centre NAKs once, then takes the panic and the drill"
+
+[[steps]]
+action = "arc"
+mode = "nak"
+times = 1
+
+[[steps]]
+action = "press"
+device = "er-desk-1"
+
+[[steps]]
+name = "the centre has the panic"
+expect = "arc"
+code = "PA"
+contains = "Cap cuu"
+
+[[steps]]
+action = "drill"
+device = "er-desk-1"
+
+[[steps]]
+name = "the centre has the drill as RX"
+expect = "arc"
+code = "RX"
+"""
+
+
+def test_a_scenario_drives_and_checks_the_simulated_arc(tmp_path: Path, broker: Broker) -> None:
+    from sim_helpers import sim_raw
+
+    escalation = {**sim_raw(tmp_path)["escalation"], "dc09": {"receivers": [
+        {"name": "arc", "host": "arc.example.org", "port": 9000, "account": "1A2B",
+         "link_test_s": 0}]}}
+    scenario = tmp_path / "arc.toml"
+    scenario.write_text(ARC_SCENARIO, encoding="utf-8")
+    out = io.StringIO()
+    code = run_simulate(sim_config(tmp_path, escalation=escalation), scenario,
+                        mqtt_url=_url(broker), stdout=out)
+    assert code == 0, out.getvalue()
+    assert "the ARC acknowledged" in out.getvalue() and " RX " in out.getvalue()
