@@ -128,7 +128,7 @@ def click(pin: Any) -> float:
 def delivered(alarm: Any) -> bool:
     """Every delivery of the alarm journaled as delivered."""
     return bool(alarm.escalations) and all(
-        e["status"] == "delivered" for e in alarm.escalations)
+        e.status == "delivered" for e in alarm.escalations)
 
 
 def first_cmgs_after(sim: ModemSimulator, t0: float) -> float | None:

@@ -286,18 +286,19 @@ class AlarmEngine:
         if kind == "join":
             source = next((a for a in alarms if a.id != alarm.id), alarm)
             shared = {am.escalation_id(group_id, ch, t, 1) for ch, t in targets(self.config, drill=False)}
-            shared -= {x["escalation_id"] for x in alarm.escalations}
-            alarm.escalations.extend(dict(e) for e in source.escalations
-                                     if e["escalation_id"] in shared)
+            shared -= {x.escalation_id for x in alarm.escalations}
+            alarm.escalations.extend(e for e in source.escalations
+                                     if e.escalation_id in shared)
             # the raise says which mass alarm it joined (the group's plan predates it)
             raised = out.follow_ups[index]
             out.follow_ups[index] = am.with_detail(raised, {**(raised.detail or {}),
                                                           "mass_group": group_id})
             out.touch(alarm)
             # joining a group already delivered: escalated now, as the members were
-            done = next((e for e in alarm.escalations if e["status"] == EntryStatus.DELIVERED), None)
+            done = next((e for e in alarm.escalations if e.status is EntryStatus.DELIVERED),
+                        None)
             if done is not None and alarm.state in (am.RAISED, am.ACKNOWLEDGED):
-                by = f"{done['channel']}:{done['target']}"
+                by = f"{done.channel}:{done.target}"
                 alarm.move(am.ESCALATED, self._now(out), by)
                 out.follow_ups.append(self._state_draft(alarm, am.ESCALATED, by))
                 out.touch(alarm, led=True)
@@ -357,13 +358,13 @@ class AlarmEngine:
         detail = out.draft.detail or {}
         esc_id = str(detail.get("escalation_id"))
         for alarm in list(self._alarms.values()):
-            entry = alarm.entry(esc_id)
+            entry = alarm.fold(esc_id, detail)
             if entry is None:
                 continue
-            am.fold_attempt(entry, detail)
             out.touch(alarm)
-            if entry["status"] == EntryStatus.DELIVERED and alarm.state in (am.RAISED, am.ACKNOWLEDGED):
-                by = f"{entry['channel']}:{entry['target']}"
+            if entry.status is EntryStatus.DELIVERED and alarm.state in (am.RAISED,
+                                                                       am.ACKNOWLEDGED):
+                by = f"{entry.channel}:{entry.target}"
                 alarm.move(am.ESCALATED, self._now(out), by)
                 out.follow_ups.append(self._state_draft(alarm, am.ESCALATED, by))
                 out.touch(alarm, led=True)

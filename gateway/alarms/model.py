@@ -10,11 +10,11 @@ journal can never deliver one escalation under two ids.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from gateway.core.clock import parse_rfc3339, rfc3339
-from gateway.core.enums import FINAL_STATUSES, AttemptStatus, EntryStatus, LedState
+from gateway.core.enums import FINAL_STATUSES, AttemptStatus, Channel, EntryStatus, LedState
 from gateway.core.events import EventDraft, EventType
 
 RAISED = "raised"
@@ -73,7 +73,7 @@ class Alarm:
     raised_at: float
     state: str = RAISED
     press_count: int = 1
-    escalations: list[dict[str, Any]] = field(default_factory=list)
+    escalations: list[EscalationEntry] = field(default_factory=list)
     history: list[dict[str, Any]] = field(default_factory=list)
     escalate_at: float | None = None
     rounds: int = 0
@@ -93,14 +93,23 @@ class Alarm:
     def escalation_pending(self) -> bool:
         """True while a decided escalation has not been delivered on any channel yet."""
         idle = (EntryStatus.SUPERSEDED, EntryStatus.STANDBY)
-        live = [e for e in self.escalations if e["status"] not in idle]
-        delivered = any(e["status"] == EntryStatus.DELIVERED for e in live)
+        live = [e for e in self.escalations if e.status not in idle]
+        delivered = any(e.status is EntryStatus.DELIVERED for e in live)
         return bool(live) and not delivered and not all(
-            e["status"] == EntryStatus.FAILED for e in live
+            e.status is EntryStatus.FAILED for e in live
         )
 
-    def entry(self, esc_id: str) -> dict[str, Any] | None:
-        return next((e for e in self.escalations if e["escalation_id"] == esc_id), None)
+    def entry(self, esc_id: str) -> EscalationEntry | None:
+        return next((e for e in self.escalations if e.escalation_id == esc_id), None)
+
+    def fold(self, esc_id: str, detail: dict[str, Any]) -> EscalationEntry | None:
+        """Fold one ``escalation_attempt`` into the entry ``esc_id`` (if this alarm has
+        it); returns the entry as it now stands."""
+        for i, entry in enumerate(self.escalations):
+            if entry.escalation_id == esc_id:
+                self.escalations[i] = entry.folded(detail)
+                return self.escalations[i]
+        return None
 
     def move(self, state: str, ts: float, by: str, note: str = "") -> None:
         """Apply a transition already checked against :data:`TRANSITIONS`."""
@@ -137,7 +146,7 @@ class Alarm:
             "press_count": self.press_count,
             "taken_by": self.taken_by,
             "taken_at": rfc3339(self.taken_at) if self.taken_at is not None else None,
-            "escalations": [_public_entry(e) for e in self.escalations],
+            "escalations": [e.to_json() for e in self.escalations],
             "history": list(self.history),
         }
 
@@ -145,13 +154,14 @@ class Alarm:
         """Everything, for the private ``alarm:<id>`` key."""
         return {
             **{k: getattr(self, k) for k in _STORED},
-            "escalations": [dict(e) for e in self.escalations],
+            "escalations": [e.to_json() for e in self.escalations],
             "history": list(self.history),
         }
 
     @classmethod
     def from_store(cls, data: dict[str, Any]) -> Alarm:
-        alarm = cls(**{k: data[k] for k in (*_STORED, "escalations", "history") if k in data})
+        alarm = cls(**{k: data[k] for k in (*_STORED, "history") if k in data},
+                    escalations=[EscalationEntry.from_json(e) for e in data.get("escalations", [])])
         if alarm.taken_by is None:  # a record from before taken_by: its first acknowledgement
             first = next((h for h in alarm.history if h.get("state") == ACKNOWLEDGED), None)
             if first is not None:
@@ -164,7 +174,6 @@ _STORED = ("id", "code", "device", "ward", "room", "type", "drill", "raised_at",
 #: attempt statuses that record a decision, not a try: they do not count as attempts
 _NOT_AN_ATTEMPT = frozenset({AttemptStatus.ACTIVATED, AttemptStatus.SUPERSEDED,
                              AttemptStatus.RATE_LIMITED})
-_PUBLIC_ENTRY = ("escalation_id", "channel", "target", "status", "attempts", "delivered_at")
 
 
 def _entry(ts: float, state: str, by: str, note: str) -> dict[str, Any]:
@@ -190,15 +199,53 @@ def _parse_ts(text: Any) -> float | None:
         return None
 
 
-def _public_entry(entry: dict[str, Any]) -> dict[str, Any]:
-    return {k: entry.get(k) for k in _PUBLIC_ENTRY}
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EscalationEntry:
+    """One ``escalations[]`` item of an alarm: a delivery and where it stands
+    (``standby``: an SMS held back for fallback). Published and stored as
+    :meth:`to_json`; changed only by folding attempts in (:meth:`folded`)."""
+
+    escalation_id: str
+    channel: Channel
+    target: str
+    status: EntryStatus = EntryStatus.PENDING
+    attempts: int = 0
+    delivered_at: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"escalation_id": self.escalation_id, "channel": str(self.channel),
+                "target": self.target, "status": str(self.status), "attempts": self.attempts,
+                "delivered_at": self.delivered_at}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> EscalationEntry:
+        return cls(escalation_id=str(data["escalation_id"]), channel=Channel(data["channel"]),
+                   target=str(data["target"]), status=EntryStatus(data["status"]),
+                   attempts=int(data.get("attempts") or 0),
+                   delivered_at=data.get("delivered_at"))
+
+    def folded(self, detail: dict[str, Any]) -> EscalationEntry:
+        """The entry once one ``escalation_attempt`` (its ``detail``) is folded in."""
+        if self.status is EntryStatus.DELIVERED:
+            return self
+        status = str(detail.get("status"))
+        new: EntryStatus = self.status
+        if status in FINAL_STATUSES:
+            new = EntryStatus(status)
+        elif status == AttemptStatus.ACTIVATED:
+            new = EntryStatus.PENDING
+        elif status != AttemptStatus.RATE_LIMITED and detail.get("will_retry"):
+            new = EntryStatus.RETRYING
+        attempts = self.attempts + (0 if status in _NOT_AN_ATTEMPT else 1)
+        delivered_at = (detail.get("delivered_at") if status == AttemptStatus.DELIVERED
+                        else self.delivered_at)
+        return replace(self, status=new, attempts=attempts, delivered_at=delivered_at)
 
 
-def new_entry(esc_id: str, channel: str, target: str,
-              status: EntryStatus = EntryStatus.PENDING) -> dict[str, Any]:
+def new_entry(esc_id: str, channel: Channel, target: str,
+              status: EntryStatus = EntryStatus.PENDING) -> EscalationEntry:
     """An ``escalations[]`` item; ``standby`` marks an SMS held back for fallback."""
-    return {"escalation_id": esc_id, "channel": channel, "target": target, "status": status,
-            "attempts": 0, "delivered_at": None}
+    return EscalationEntry(escalation_id=esc_id, channel=channel, target=target, status=status)
 
 
 def next_code(taken: set[str], seed: int) -> str:
@@ -208,23 +255,6 @@ def next_code(taken: set[str], seed: int) -> str:
         if code not in taken:
             return code
     raise RuntimeError("10 000 alarms open at once: no free code")
-
-
-def fold_attempt(entry: dict[str, Any], detail: dict[str, Any]) -> None:
-    """Fold one ``escalation_attempt`` into an ``escalations[]`` entry."""
-    status = str(detail.get("status"))
-    if entry["status"] == EntryStatus.DELIVERED:
-        return
-    if status in FINAL_STATUSES:
-        entry["status"] = EntryStatus(status)
-    elif status == AttemptStatus.ACTIVATED:
-        entry["status"] = EntryStatus.PENDING
-    elif status != AttemptStatus.RATE_LIMITED:
-        entry["status"] = EntryStatus.RETRYING if detail.get("will_retry") else entry["status"]
-    if status not in _NOT_AN_ATTEMPT:
-        entry["attempts"] = int(entry.get("attempts") or 0) + 1
-    if status == AttemptStatus.DELIVERED:
-        entry["delivered_at"] = detail.get("delivered_at")
 
 
 def rejected(alarm_id: str, reason: str, detail: dict[str, Any], *, known: bool) -> EventDraft:

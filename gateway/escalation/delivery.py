@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.alarms.engine import AlarmEngine
+from gateway.alarms.model import EscalationEntry
 from gateway.alarms.plan import Delivery, Plan, Scope
 from gateway.core.backoff import Backoff
 from gateway.core.clock import rfc3339
@@ -46,7 +47,7 @@ class Reporter:
         self.clock = clock
         self.trouble: set[str] = set()
 
-    def entry(self, plan: Scope | Plan, d: Delivery) -> dict[str, Any] | None:
+    def entry(self, plan: Scope | Plan, d: Delivery) -> EscalationEntry | None:
         for alarm_id in plan.alarms:
             alarm = self._engine.get(alarm_id)
             entry = alarm.entry(d.escalation_id) if alarm else None
@@ -56,11 +57,11 @@ class Reporter:
 
     def status(self, plan: Scope | Plan, d: Delivery) -> EntryStatus | None:
         entry = self.entry(plan, d)
-        return EntryStatus(entry["status"]) if entry else None
+        return entry.status if entry else None
 
     def attempts(self, plan: Scope | Plan, d: Delivery) -> int:
         entry = self.entry(plan, d)
-        return int(entry["attempts"]) if entry else 0
+        return entry.attempts if entry else 0
 
     def still_owed(self, plan: Scope | Plan, d: Delivery) -> bool:
         """Not final, and some alarm of the plan still open."""

@@ -252,11 +252,13 @@ class Dispatcher:
         for alarm_id in plan.alarms:
             alarm = self._engine.get(alarm_id)
             for entry in list(alarm.escalations) if alarm else []:
-                if (entry["channel"] == Channel.SMS and entry["target"] in numbers
-                        and entry["escalation_id"] not in ours
-                        and entry["status"] not in FINAL_STATUSES):
+                if (entry.channel is Channel.SMS and entry.target in numbers
+                        and entry.escalation_id not in ours
+                        and entry.status not in FINAL_STATUSES):
+                    lone = Delivery(escalation_id=entry.escalation_id, channel=entry.channel,
+                                    target=entry.target)
                     await self.reporter.attempt(
-                        Scope(alarms=(alarm_id,)), Delivery.from_json(entry),
+                        Scope(alarms=(alarm_id,)), lone,
                         0, AttemptStatus.SUPERSEDED, will_retry=False,
                         note=f"combined into mass alarm {plan.key}")
 

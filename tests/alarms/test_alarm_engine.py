@@ -85,9 +85,9 @@ def test_delivery_moves_to_escalated_then_police_reply(tmp_path: Path) -> None:
     plan = detail(events[1])["escalation"]
     alarm = h.alarm(events[0].alarm_id)
     attempt(h, plan, 0, "retrying", will_retry=True)
-    assert alarm.state == "raised" and alarm.escalations[0]["status"] == "retrying"
+    assert alarm.state == "raised" and alarm.escalations[0].status == "retrying"
     attempt(h, plan, 0, "delivered")
-    assert alarm.state == "escalated" and alarm.escalations[0]["attempts"] == 2
+    assert alarm.state == "escalated" and alarm.escalations[0].attempts == 2
     assert detail(h.of_type("alarm_state")[-1])["state"] == "escalated"
     attempt(h, plan, 1, "delivered")  # the SMS too: still one transition
     assert len([e for e in h.of_type("alarm_state") if detail(e)["state"] == "escalated"]) == 1
@@ -206,7 +206,7 @@ def test_mass_alarm_is_one_combined_escalation(tmp_path: Path) -> None:
     mass = plans[2]
     assert mass["alarms"] == ids[:3] and mass["count"] == 3 and mass["key"] == f"mass-{ids[0]}"
     late = h.alarm(ids[4])
-    assert {e["escalation_id"] for e in late.escalations} == {
+    assert {e.escalation_id for e in late.escalations} == {
         d["escalation_id"] for d in mass["deliveries"]}
     attempt(h, mass, 0, "delivered")
     assert all(h.alarm(i).state == "escalated" for i in ids)
@@ -242,7 +242,7 @@ def test_alarm_after_a_resolved_mass_group_is_escalated(tmp_path: Path) -> None:
     late = h.alarm(h.record(press("b-2"))[0].alarm_id)
     plan = h.plans()[-1]
     assert plan["alarms"] == [late.id] and not plan["mass"]
-    assert {e["escalation_id"] for e in late.escalations} == {
+    assert {e.escalation_id for e in late.escalations} == {
         d["escalation_id"] for d in plan["deliveries"]}
 
 

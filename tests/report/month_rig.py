@@ -257,7 +257,7 @@ class MonthRig:
         def done() -> bool:
             alarm = self.engine.get(alarm_id)
             return alarm is not None and all(
-                e["status"] in FINAL_STATUSES for e in alarm.escalations)
+                e.status in FINAL_STATUSES for e in alarm.escalations)
         await until(done, 15, f"escalations of {alarm_id} final")
 
     async def command(self, alarm_id: str, action: str, by: str = "bv:Hùng",

@@ -165,7 +165,7 @@ class Dc09Service:
         alarm = self._engine.get(event.alarm_id or "")
         if alarm is None or alarm.type not in RESTORE_KINDS:
             return None
-        if not any(e["channel"] == CHANNEL for e in alarm.escalations):
+        if not any(e.channel == CHANNEL for e in alarm.escalations):
             return None
         return self.mapper.alarm({"type": alarm.type, "drill": alarm.drill,
                                   "device": alarm.device, "ward": alarm.ward,
