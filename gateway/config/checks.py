@@ -257,6 +257,15 @@ def _escalation(raw: dict[str, Any], base: Path) -> Iterator[Problem]:
         tiers = sms.get("next_tiers")
         for i, tier in enumerate(tiers if isinstance(tiers, list) else []):
             yield from _numbers(tier, f"escalation.sms.next_tiers[{i}]")
+        if tiers:
+            yield ("escalation.sms.next_tiers", "further tiers are reached by reminders, which "
+                   "this version does not send: remove next_tiers (list every number in "
+                   "numbers to tell them all at once)")
+    reminders = _section(raw, "escalation", "reminders") or {}
+    if reminders.get("after_s", 0) not in (0, None):
+        yield ("escalation.reminders.after_s", "this version does not send SMS reminders: set "
+               "after_s = 0 (the police get the alarm once per number, and a call with "
+               "[escalation.voice])")
     voice = _section(raw, "escalation", "voice")
     if voice is not None:
         if _section(raw, "modem") is None:

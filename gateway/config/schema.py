@@ -203,9 +203,13 @@ class SmsChannel(_Strict):
 
 
 class Reminders(_Strict):
-    """Police SMS sent again while no police acknowledgement came (seconds, rounds)."""
+    """Police SMS sent again while no police acknowledgement came (seconds, rounds).
 
-    after_s: int = Field(default=120, ge=0, le=3600)  # 0: never remind
+    Not carried out yet: ``after_s`` must stay 0, and check-config refuses any other value
+    (a site that asked for reminders and silently got none would trust a ladder that is not
+    there). The texts and their length checks are in place for when it is."""
+
+    after_s: int = Field(default=0, ge=0, le=3600)  # 0: never remind
     rounds_per_tier: int = Field(default=2, ge=1, le=50)
     max_rounds: int = Field(default=10, ge=1, le=100)
 

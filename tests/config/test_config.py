@@ -225,3 +225,18 @@ def test_every_relative_path_is_read_from_the_config_folder_whatever_the_working
     config = load_config(site / "site.toml")
     channel = _http_channel(SimpleNamespace(config=config, clock=SystemClock()))
     assert channel.ca_file == str(site / "ca.pem")
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    (BASE + "\n[escalation.reminders]\nafter_s = 120\n",
+     "escalation.reminders.after_s: this version does not send SMS reminders"),
+    (BASE + "\n[modem]\nport = '/dev/ttyUSB2'\n[escalation.sms]\nnumbers = ['0901111111']\n"
+            "next_tiers = [['0902222222']]\n",
+     "escalation.sms.next_tiers: further tiers are reached by reminders"),
+], ids=["reminders", "tiers"])
+def test_a_reminder_ladder_that_would_never_run_is_refused(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    """Reminders are not sent yet: a site asking for them is told, not silently ignored."""
+    lines = errors_of(tmp_path, text)
+    assert any(line.startswith(expected) for line in lines), lines
