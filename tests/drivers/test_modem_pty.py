@@ -297,19 +297,22 @@ async def test_a_message_is_handed_over_once_while_its_handler_is_slow(
     """A reply being journaled (slowly, on a loaded Pi) is still on the SIM: the AT+CMGL poll
     that lists it meanwhile must not hand it over a second time (a police reply twice)."""
     calls: list[str] = []
+    journaled = asyncio.Event()  # the handler returns only when the test says so
 
     async def on_sms(sender: str, text: str, received_at: float, *, numeric: bool) -> None:
         calls.append(text)
-        await asyncio.sleep(1.0)  # five polls come and go while this one is handled
+        await journaled.wait()
 
     modem = Modem(fast(sim.port), on_sms=on_sms)
     task = asyncio.create_task(modem.run())
     try:
         await apoll_until(ready(modem))
         sim.deliver_sms("+84912345678", "OK 0427")
-        await apoll_until(lambda: sim.stored() == {})
-        polls = sim.commands().count("AT+CMGL=4")
+        await apoll_until(lambda: calls)
+        polls = sim.commands().count("AT+CMGL=4")  # two polls list it while it is handled
         await apoll_until(lambda: sim.commands().count("AT+CMGL=4") >= polls + 2)
+        journaled.set()
+        await apoll_until(lambda: sim.stored() == {})
         assert calls == ["OK 0427"]
     finally:
         await stop(task)

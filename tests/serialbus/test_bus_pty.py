@@ -226,8 +226,9 @@ def test_port_closed_and_reopened_reconnects(tmp_path: Path) -> None:
             rig.sim.close_line()
             await until(lambda: rig.bus.health()["state"] == "trouble")
             await until(lambda: len(rig.sink.of(EventType.TROUBLE)) == 1)
+            sent = rig.sim.stats(1)["sent"]
             rig.sim.press(1)  # the node retries while the line is down
-            await asyncio.sleep(0.3)
+            await until(lambda: rig.sim.stats(1)["sent"] >= sent + 3)  # sent, then retried
             assert rig.sink.of(EventType.PRESS) == []
             rig.sim.reopen_line()
             await until(lambda: rig.sim.led(1) == 1)

@@ -49,7 +49,7 @@ def test_leds_show_open_alarms_again_after_a_restart(tmp_path: Path, broker) -> 
             await asyncio.to_thread(wait_until, lambda: sim.led(12) == 1)
             pin = gw.pin_factory.pin(17)
             pin.drive_low()
-            await asyncio.sleep(0.1)
+            await asyncio.to_thread(wait_until, lambda: len(gw.alarm_engine.open_alarms()) == 2)
             pin.drive_high()
             await asyncio.to_thread(wait_until, lambda: gw.gpio.led("er-desk-1") == 1)
             assert {a.device for a in gw.alarm_engine.open_alarms()} == {"bed-12", "er-desk-1"}
