@@ -10,7 +10,6 @@ hospital's gateway speak for another.
 from __future__ import annotations
 
 import os
-import stat
 import tomllib
 from collections.abc import Iterable
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from gateway.config.values import secret_file_problem
 from gateway.core.errors import ConfigError
 from receiver.dc09_config import Dc09, dc09_problems, read_key
 
@@ -214,21 +214,6 @@ def split_listen(listen: str) -> tuple[str, int]:
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
-def secret_file_problem(path: Path) -> str | None:
-    """Why a secret file cannot be used, or None: an owner-only readable regular file."""
-    try:
-        st = path.stat()
-    except FileNotFoundError:
-        return f"file {path} does not exist"
-    except OSError as exc:
-        return f"file {path} cannot be read ({exc.strerror})"
-    if not stat.S_ISREG(st.st_mode):
-        return f"{path} is not a regular file"
-    if st.st_mode & 0o077:
-        return f"file {path} is readable by others (mode {st.st_mode & 0o777:o}); chmod 600 it"
-    if not os.access(path, os.R_OK):
-        return f"file {path} is not readable by this user"
-    return None
 
 
 def _pydantic_errors(exc: ValidationError) -> list[tuple[str, str]]:

@@ -192,8 +192,8 @@ class Journal:
         :meth:`flush_cursors`)."""
         with self._staged_lock:
             fresh = not self._staged_cursors
-            self._staged_cursors[name] = max(position, self._staged_cursors.get(name, position))
-            return fresh
+        self._restage({name: position})
+        return fresh
 
     def flush_cursors(self) -> None:
         """Commit staged cursor moves now, unless a transaction already took them."""

@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aiohttp import web
 
+from gateway.console.http import secure_headers
 from gateway.core.clock import rfc3339
 from gateway.core.ports import Clock
 from receiver.config import ReceiverConfig
@@ -52,8 +53,6 @@ HISTORY_TYPES = ("alarm_received", "officer_action", "link_lost", "link_restored
 HISTORY_LIMIT = 300
 ACTIONS = {"take": PoliceState.TAKEN, "on_scene": PoliceState.ON_SCENE,
            "close": PoliceState.CLOSED}
-CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-       "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -93,7 +92,7 @@ class ScreenApp:
     async def _headers(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         response = await handler(request)
         if not response.prepared:
-            secure_headers(response, self.secure)
+            secure_headers(response, tls=self.secure)
         return response
 
     @web.middleware
@@ -200,7 +199,7 @@ class ScreenApp:
             response = web.StreamResponse(headers={
                 "Content-Type": "text/event-stream; charset=utf-8",
                 "Cache-Control": "no-store", "X-Accel-Buffering": "no"})
-            secure_headers(response, self.secure)
+            secure_headers(response, tls=self.secure)
             await response.prepare(request)
             snapshot = await self.snapshot()
             snapshot["user"] = self.accounts.shown(session.name)
@@ -297,12 +296,3 @@ def _error(status: int, message: str, *, headers: Any = None,
     return response
 
 
-def secure_headers(response: web.StreamResponse, tls: bool) -> None:
-    h = response.headers
-    h.setdefault("Content-Security-Policy", CSP)
-    h.setdefault("X-Content-Type-Options", "nosniff")
-    h.setdefault("Referrer-Policy", "no-referrer")
-    h.setdefault("X-Frame-Options", "DENY")
-    h.setdefault("Cache-Control", "no-store")
-    if tls:
-        h.setdefault("Strict-Transport-Security", "max-age=31536000")
