@@ -28,7 +28,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from bench.common import machine, mosquitto, percentile
+from bench.common import figures, machine, mosquitto
 from bench.escalation_latency import DEVICES, WARM_UP, Commits, click, delivered, site
 from receiver.dc09 import PanelAccount
 from simulator.arc import ArcServer
@@ -106,12 +106,6 @@ def run(alarms: int, key: bytes | None) -> dict[str, list[float]]:
         arc = stack.enter_context(ArcServer([PanelAccount(account=ACCOUNT, site="bench",
                                                           key=key)]))
         return asyncio.run(_run(dc09_site(folder, port, arc.port, key), arc, alarms))
-
-
-def figures(name: str, seconds: list[float]) -> str:
-    ms = [s * 1000 for s in seconds]
-    return (f"{name} over {len(ms)} alarms: p50 {percentile(ms, 50):.2f} ms, "
-            f"p99 {percentile(ms, 99):.2f} ms, max {max(ms):.2f} ms")
 
 
 def main() -> None:

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.common import machine, mosquitto, percentile
+from bench.common import figures, machine, mosquitto
 from simulator.hotline import HotlineServer, Received
 from simulator.modem import ModemSimulator
 
@@ -207,12 +207,6 @@ def run(alarms: int, *, http: bool, sms: bool, profile: str | None = None
             return profiler.runcall(asyncio.run, coro)
         finally:
             profiler.dump_stats(profile)
-
-
-def figures(name: str, seconds: list[float]) -> str:
-    ms = [s * 1000 for s in seconds]
-    return (f"{name} over {len(ms)} alarms: p50 {percentile(ms, 50):.2f} ms, "
-            f"p99 {percentile(ms, 99):.2f} ms, max {max(ms):.2f} ms")
 
 
 def main() -> None:

@@ -37,7 +37,7 @@ from pathlib import Path
 
 from argon2 import PasswordHasher
 
-from bench.common import free_port, machine, mosquitto, percentile
+from bench.common import figures, free_port, machine, mosquitto, percentile
 from bench.escalation_latency import Arrivals, _run, site
 from simulator.hotline import HotlineServer
 
@@ -163,12 +163,6 @@ async def flood_client(url: str, logins: int) -> Counter[str]:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
     return answers
-
-
-def figures(name: str, seconds: list[float]) -> str:
-    ms = [s * 1000 for s in seconds]
-    return (f"{name} over {len(ms)} alarms: p50 {percentile(ms, 50):.2f} ms, "
-            f"p99 {percentile(ms, 99):.2f} ms, max {max(ms):.2f} ms")
 
 
 def main() -> None:
