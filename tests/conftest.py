@@ -153,8 +153,22 @@ class GatewayProcess:
             self.proc.wait(10)
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Keep each phase's report on the test item, so fixtures can tell a failed test."""
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"report_{report.when}", report)
+
+
+LOG_TAIL_LINES = 120
+
+
 @pytest.fixture
-def gateway_process(tmp_path: Path) -> Iterator[type[GatewayProcess]]:
+def gateway_process(tmp_path: Path, request: pytest.FixtureRequest
+                    ) -> Iterator[type[GatewayProcess]]:
+    """Gateway child processes, killed after the test. When the test failed, the tail of
+    each one's log is printed, so a failure seen only in CI can be read afterwards."""
     started: list[GatewayProcess] = []
 
     class Tracked(GatewayProcess):
@@ -165,3 +179,9 @@ def gateway_process(tmp_path: Path) -> Iterator[type[GatewayProcess]]:
     yield Tracked
     for proc in started:
         proc.stop()
+    report = getattr(request.node, "report_call", None)
+    if report is not None and report.failed:
+        for proc in started:
+            lines = proc.log.read_text(errors="replace").splitlines() if proc.log.exists() else []
+            print(f"--- last {LOG_TAIL_LINES} lines of {proc.log} ---")
+            print("\n".join(lines[-LOG_TAIL_LINES:]))

@@ -43,6 +43,10 @@ log = logging.getLogger(__name__)
 CONSUMER = "escalation"
 
 
+class JobFailed(RuntimeError):
+    """An escalation job raised: what it owed is undelivered, so the gateway must stop."""
+
+
 class Dispatcher:
     """Runs plans from the journal; ``http`` / ``sms`` may be None when not configured.
 
@@ -87,6 +91,8 @@ class Dispatcher:
         self.dc09 = dc09(self.reporter, sleep, retry_pause_s) if dc09 is not None else None
         self.plans_seen = 0
         self.unreadable = 0  # journaled plans that could not be read back (logged each)
+        self._failed: BaseException | None = None  # a job that raised: the gateway stops
+        self._wake: asyncio.Event | None = None
 
     def health(self) -> dict[str, Any]:
         return {"escalations_in_flight": len(self._inflight), "plans": self.plans_seen,
@@ -102,10 +108,13 @@ class Dispatcher:
         sub = self._sub = Subscription(self._journal, CONSUMER)
         self._done_upto = sub.position
         self._live_from = self._journal.last_seq
-        wake = asyncio.Event()
+        wake = self._wake = asyncio.Event()
         self._journal.add_listener(wake.set)
         try:
             while True:
+                if self._failed is not None:
+                    raise JobFailed(f"an escalation job failed: {self._failed!r}; "
+                                    "a restart replays its plan") from self._failed
                 wake.clear()
                 events = self._journal.events_after(self._done_upto, 200)
                 if not events:
@@ -154,11 +163,19 @@ class Dispatcher:
     def _finished(self, seq: int, task: asyncio.Task[None]) -> None:
         if task.cancelled():
             return  # stopped, not finished: the cursor stays before it, a restart replays it
+        failure = task.exception()
+        if failure is not None:
+            # the delivery this job owed is not done: keep the cursor before it (a restart
+            # replays the plan) and end the dispatcher, so the gateway stops loudly instead
+            # of showing an alarm as "being sent" for ever
+            log.error("event=escalation_job_failed seq=%d error=%r", seq, str(failure))
+            self._failed = self._failed or failure
+            if self._wake is not None:
+                self._wake.set()
+            return
         self._inflight.pop(seq, None)
         if self._sub is not None:
             self._sub.advance(self._low_water())
-        if not task.cancelled() and task.exception() is not None:
-            log.error("event=escalation_job_failed seq=%d error=%r", seq, str(task.exception()))
 
     def _low_water(self) -> int:
         return min(self._inflight, default=self._done_upto + 1) - 1
