@@ -10,8 +10,8 @@ import uuid
 from pathlib import Path
 
 import pytest
-
 from alarms.alarm_helpers import Harness, site
+
 from gateway.core.errors import JournalError
 from gateway.core.events import Event, EventDraft, EventType
 from gateway.escalation.dispatcher import CONSUMER, Dispatcher, JobFailed
