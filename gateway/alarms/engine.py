@@ -22,7 +22,7 @@ from typing import Any
 
 from gateway.alarms import model as am
 from gateway.alarms.model import Alarm
-from gateway.alarms.plan import Plan, apply_plan, build_plan, targets
+from gateway.alarms.plan import Plan, apply_plan, build_plan, build_reminder, targets
 from gateway.alarms.policy import (
     DURESS,
     IMMEDIATE,
@@ -33,11 +33,12 @@ from gateway.alarms.policy import (
     decide,
 )
 from gateway.config.schema import SiteConfig
-from gateway.core.enums import EntryStatus
+from gateway.core.enums import Channel, EntryStatus
 from gateway.core.events import EventDraft, EventType
 from gateway.core.ports import Clock, Indicator, ProcessResult
 
 RAISING = {EventType.PRESS, EventType.HOLD, EventType.OPEN}
+ESCALATE, REMIND = "escalate_at", "remind_at"  # the two timers an open alarm may hold
 KEEP_RESOLVED_S = 7 * 86400  # resolved alarms kept in memory, so late commands get a reason
 
 
@@ -74,8 +75,9 @@ class AlarmEngine:
         self._indicators = indicators if indicators is not None else []
         self._new_id = new_id
         self._alarms: dict[str, Alarm] = {}
-        #: alarm id → (wall deadline, monotonic due time) of its police timer
-        self._due: dict[str, tuple[float, float]] = {}
+        #: (alarm id, timer) → (wall deadline, monotonic due time) of its police timer
+        #: (``escalate_at``) or its next reminder (``remind_at``)
+        self._due: dict[tuple[str, str], tuple[float, float]] = {}
         self._open: dict[tuple[str, bool], str] = {}
         mass = config.policy.mass_alarm
         self._mass = MassDetector(mass.count, mass.window_s)
@@ -109,21 +111,36 @@ class AlarmEngine:
         return min(times) if times else None
 
     def next_due(self) -> float | None:
-        """The earliest police timer on the monotonic clock (seconds), or None. Waiting is
-        done on this, never on the wall clock: an NTP step or a technician's ``date`` must
-        neither stall nor hasten the police (a Pi has no RTC)."""
-        times = [self._due_of(a) for a in self.open_alarms() if a.escalate_at is not None]
+        """The earliest police timer or reminder on the monotonic clock (seconds), or
+        None. Waiting is done on this, never on the wall clock: an NTP step or a
+        technician's ``date`` must neither stall nor hasten the police (a Pi has no RTC)."""
+        times = [self._due_of(a, timer) for a in self.open_alarms()
+                 for timer in (ESCALATE, REMIND) if getattr(a, timer) is not None]
         return min(times) if times else None
 
     def on_timer(self, now: float) -> list[EventDraft]:
-        """Drafts to record for the timers due at ``now`` (monotonic s): each escalates."""
+        """Drafts to record for the timers due at ``now`` (monotonic s): each police timer
+        escalates; each reminder due sends the next round (one per mass group)."""
         due = [a for a in self.open_alarms()
-               if a.escalate_at is not None and self._due_of(a) <= now]
+               if a.escalate_at is not None and self._due_of(a, ESCALATE) <= now]
         for alarm in due:
             if self.check_command(alarm.id, "escalate") is not None:
                 alarm.escalate_at = None  # nothing left to escalate: drop the timer
-        return [self.command_draft(a.id, "timer", "policy:unacknowledged_after", "", "timer")
-                for a in due if a.escalate_at is not None]
+        drafts = [self.command_draft(a.id, "timer", "policy:unacknowledged_after", "", "timer")
+                  for a in due if a.escalate_at is not None]
+        groups: set[str] = set()
+        for alarm in self.open_alarms():
+            if alarm.remind_at is None or self._due_of(alarm, REMIND) > now:
+                continue
+            if alarm.escalation_pending():
+                # the last round is still on its way (a modem retrying): no pile of SMS
+                # behind it; ask again one reminder period later
+                self._set_reminder(alarm, self._clock.wall())
+            elif alarm.group is None or alarm.group not in groups:
+                groups.add(alarm.group or "")
+                drafts.append(self.command_draft(alarm.id, "remind", "policy:reminder", "",
+                                                 "timer"))
+        return drafts
 
     def _set_timer(self, alarm: Alarm, after_s: float, start: float) -> None:
         """Start (or bring forward) a police timer ``after_s`` seconds after ``start``
@@ -134,18 +151,33 @@ class AlarmEngine:
             return
         alarm.escalate_at = wall
         left = max(0.0, wall - self._clock.wall())
-        self._due[alarm.id] = (wall, self._clock.monotonic() + left)
+        self._due[(alarm.id, ESCALATE)] = (wall, self._clock.monotonic() + left)
 
-    def _due_of(self, alarm: Alarm) -> float:
-        """The monotonic due time of ``alarm``'s timer. A deadline not set in this run
-        (loaded after a restart) is anchored on first sight: the wall clock is all that
-        survives a restart, and a deadline already past fires at once."""
-        assert alarm.escalate_at is not None
-        anchored = self._due.get(alarm.id)
-        if anchored is None or anchored[0] != alarm.escalate_at:
-            left = max(0.0, alarm.escalate_at - self._clock.wall())
-            anchored = (alarm.escalate_at, self._clock.monotonic() + left)
-            self._due[alarm.id] = anchored
+    def _set_reminder(self, alarm: Alarm, start: float) -> None:
+        """Schedule the next SMS reminder ``after_s`` after ``start`` (unix s), while the
+        ladder has rounds left (``max_rounds`` counts the first escalation); 0 turns
+        reminders off. Waited for on the monotonic clock, like the police timer."""
+        reminders = self.config.escalation.reminders
+        if not reminders.after_s or alarm.rounds >= reminders.max_rounds or not alarm.open \
+                or alarm.state == am.POLICE_ACKNOWLEDGED:
+            alarm.remind_at = None
+            return
+        alarm.remind_at = start + reminders.after_s
+        left = max(0.0, alarm.remind_at - self._clock.wall())
+        self._due[(alarm.id, REMIND)] = (alarm.remind_at, self._clock.monotonic() + left)
+
+    def _due_of(self, alarm: Alarm, timer: str) -> float:
+        """The monotonic due time of ``alarm``'s ``timer`` (``escalate_at`` or
+        ``remind_at``). A deadline not set in this run (loaded after a restart) is
+        anchored on first sight: the wall clock is all that survives a restart, and a
+        deadline already past fires at once."""
+        wall = getattr(alarm, timer)
+        assert wall is not None
+        anchored = self._due.get((alarm.id, timer))
+        if anchored is None or anchored[0] != wall:
+            left = max(0.0, wall - self._clock.wall())
+            anchored = (wall, self._clock.monotonic() + left)
+            self._due[(alarm.id, timer)] = anchored
         return anchored[1]
 
     def check_command(self, alarm_id: str, action: str) -> str | None:
@@ -274,8 +306,33 @@ class AlarmEngine:
         plan = build_plan(self.config, alarm.id, alarm.rounds, [alarm], reason,
                           self._clock.wall())
         apply_plan(plan, alarm)
+        self._remind_after(alarm, plan, self._now(out))
         self._attach(out, alarm, plan, by, index)
         return plan
+
+    def _remind_after(self, alarm: Alarm, plan: Plan, now: float) -> None:
+        """A round with SMS in it starts the reminder clock; one without leaves it."""
+        if any(d.channel is Channel.SMS for d in plan.deliveries):
+            self._set_reminder(alarm, now)
+
+    def _remind(self, out: _Out, alarm: Alarm, by: str) -> None:
+        """The next round of the ladder: SMS again to every number of the current tier
+        (``NHẮC LẠI <n>`` to those that had it), for the alarm or its whole mass group."""
+        members = [alarm]
+        if alarm.group is not None:
+            members += [a for a in self.open_alarms()
+                        if a.group == alarm.group and a.id != alarm.id]
+        round_no = max(m.rounds for m in members) + 1
+        now = self._now(out)
+        plan = build_reminder(self.config, alarm.group or alarm.id, round_no, members,
+                              self._clock.wall())
+        for member in members:
+            member.rounds = round_no
+            apply_plan(plan, member)
+            member.history.append(am.reminder_step(now, member.state, by, round_no))
+            self._set_reminder(member, now)
+            out.touch(member)
+        self._attach(out, alarm, plan, by, None)
 
     def _mass_escalation(self, out: _Out, alarm: Alarm, kind: str, group_id: str,
                          members: list[str], index: int) -> None:
@@ -289,6 +346,10 @@ class AlarmEngine:
             shared -= {x.escalation_id for x in alarm.escalations}
             alarm.escalations.extend(e for e in source.escalations
                                      if e.escalation_id in shared)
+            # it follows the group's ladder from here: the group's round and next reminder
+            alarm.rounds = max(alarm.rounds, source.rounds)
+            if source.remind_at is not None:
+                self._set_reminder(alarm, source.remind_at - self.config.escalation.reminders.after_s)
             # the raise says which mass alarm it joined (the group's plan predates it)
             raised = out.follow_ups[index]
             out.follow_ups[index] = am.with_detail(raised, {**(raised.detail or {}),
@@ -306,6 +367,8 @@ class AlarmEngine:
         plan = build_plan(self.config, group_id, 1, alarms, "mass", self._clock.wall())
         for member in alarms:
             apply_plan(plan, member)
+            member.rounds = max(member.rounds, plan.round)  # the group's round, for reminders
+            self._remind_after(member, plan, self._now(out))
             out.touch(member)
         self._attach(out, alarm, plan, "policy.mass_alarm", index)
 
@@ -331,14 +394,21 @@ class AlarmEngine:
         detail = dict(out.draft.detail or {})
         alarm_id = out.draft.alarm_id or ""
         action = str(detail.get("action"))
-        reason = self.check_command(alarm_id, "escalate" if action == "timer" else action)
+        reason = self.check_command(alarm_id, "escalate" if action in ("timer", "remind")
+                                    else action)
         if reason is not None:
             out.draft = am.rejected(alarm_id, reason, detail, known=alarm_id in self._alarms)
             if alarm_id in self._alarms and action == "timer":
                 self._alarms[alarm_id].escalate_at = None
+            if alarm_id in self._alarms and action == "remind":
+                # still open and unanswered (a round on its way): ask again later
+                self._set_reminder(self._alarms[alarm_id], self._now(out))
             return
         alarm = self._alarms[alarm_id]
         by = str(detail.get("by", ""))
+        if action == "remind":
+            self._remind(out, alarm, by)
+            return
         if action in ("escalate", "timer"):
             self._escalate(out, alarm, "command" if action == "escalate" else "timer", by)
             return

@@ -58,7 +58,8 @@ class Alarm:
     """One alarm, as published on ``alarm/<id>`` plus the private fields a restart needs.
 
     ``escalate_at`` is the absolute wall-clock deadline (unix s) of a running police timer,
-    so the deadline survives a restart unchanged; ``rounds`` counts escalation decisions;
+    so the deadline survives a restart unchanged; ``remind_at`` likewise for the next SMS
+    reminder (``[escalation.reminders]``); ``rounds`` counts escalation decisions;
     ``group`` is the mass-alarm group the alarm joined, if any; ``taken_by``/``taken_at``
     (unix s) name the guard whose ``ack`` first took the alarm, whatever its state then.
     """
@@ -76,6 +77,7 @@ class Alarm:
     escalations: list[EscalationEntry] = field(default_factory=list)
     history: list[dict[str, Any]] = field(default_factory=list)
     escalate_at: float | None = None
+    remind_at: float | None = None
     rounds: int = 0
     group: str | None = None
     taken_by: str | None = None
@@ -117,6 +119,8 @@ class Alarm:
         self.history.append(_entry(ts, state, by, note))
         if state != RAISED:
             self.escalate_at = None  # acknowledged, escalated or later: no police timer
+        if state in (POLICE_ACKNOWLEDGED, RESOLVED):
+            self.remind_at = None  # the police answered, or it is over: no more reminders
 
     def take(self, ts: float, by: str, note: str = "") -> None:
         """An ``ack``: the security desk has taken the alarm (SPEC §3). In ``raised`` it
@@ -170,7 +174,7 @@ class Alarm:
 
 
 _STORED = ("id", "code", "device", "ward", "room", "type", "drill", "raised_at", "state",
-           "press_count", "escalate_at", "rounds", "group", "taken_by", "taken_at")
+           "press_count", "escalate_at", "remind_at", "rounds", "group", "taken_by", "taken_at")
 #: attempt statuses that record a decision, not a try: they do not count as attempts
 _NOT_AN_ATTEMPT = frozenset({AttemptStatus.ACTIVATED, AttemptStatus.SUPERSEDED,
                              AttemptStatus.RATE_LIMITED})
@@ -183,6 +187,12 @@ def _entry(ts: float, state: str, by: str, note: str) -> dict[str, Any]:
     if note:
         entry["note"] = note
     return entry
+
+
+def reminder_step(ts: float, state: str, by: str, round_no: int) -> dict[str, Any]:
+    """A ``history`` item for an SMS reminder round (``[escalation.reminders]``), the
+    state unchanged, marked ``"action": "reminder"`` with the escalation ``round``."""
+    return {**_entry(ts, state, by, ""), "action": "reminder", "round": round_no}
 
 
 def police_step(ts: float, state: str, by: str, note: str = "") -> dict[str, Any]:

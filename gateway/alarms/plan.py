@@ -22,20 +22,26 @@ from gateway.core.redact import redact_url
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Delivery:
     """One delivery of a plan: its escalation id, the channel and the target (a URL with
-    its credentials masked, a phone number, a receiving centre's name)."""
+    its credentials masked, a phone number, a receiving centre's name). ``reminder`` is
+    how many earlier rounds this number already had (its SMS reads ``NHẮC LẠI <n>``);
+    0 for a number hearing of the alarm for the first time."""
 
     escalation_id: str
     channel: Channel
     target: str
+    reminder: int = 0
 
     def to_json(self) -> dict[str, Any]:
-        return {"escalation_id": self.escalation_id, "channel": str(self.channel),
-                "target": self.target}
+        out: dict[str, Any] = {"escalation_id": self.escalation_id,
+                               "channel": str(self.channel), "target": self.target}
+        if self.reminder:
+            out["reminder"] = self.reminder
+        return out
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Delivery:
         return cls(escalation_id=str(data["escalation_id"]), channel=Channel(data["channel"]),
-                   target=str(data["target"]))
+                   target=str(data["target"]), reminder=int(data.get("reminder", 0)))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -197,6 +203,54 @@ def build_plan(
         alarms=tuple(m.id for m in members), count=len(members),
         alarm=snapshot(primary, sum(m.press_count for m in members)), deliveries=deliveries,
         # a mass alarm's SMS names every room: each member's ward, room and code
+        members=tuple(Member(id=m.id, ward=m.ward, room=m.room, code=m.code)
+                      for m in members) if len(members) > 1 else (),
+    )
+
+
+def ladder_numbers(config: SiteConfig, round_no: int, *, drill: bool) -> list[str]:
+    """The SMS numbers of round ``round_no`` (1 = the first escalation): the police
+    numbers, and after every ``rounds_per_tier`` rounds the next tier of
+    ``[escalation.sms] next_tiers`` added to them (the ward police keep getting it while
+    the district duty line joins). Drills never climb: they stay with the drill numbers
+    (or the police numbers where none are set), so a drill never reaches a further tier."""
+    sms = config.escalation.sms
+    if sms is None:
+        return []
+    if drill:
+        return list(sms.drill_numbers or sms.numbers)
+    tier = min((round_no - 1) // config.escalation.reminders.rounds_per_tier,
+               len(sms.next_tiers))
+    numbers = list(sms.numbers)
+    for extra in sms.next_tiers[:tier]:
+        numbers.extend(n for n in extra if n not in numbers)
+    return numbers
+
+
+def build_reminder(config: SiteConfig, key: str, round_no: int, members: list[Alarm],
+                   now: float) -> Plan:
+    """A reminder round: SMS only (the hotline and the receiving centres have the alarm
+    and their own acknowledgement; a phone in a pocket is what a reminder is for), to the
+    numbers of the ladder's current tier, each told how many times it had it before."""
+    primary = members[0]
+    sent = {e.escalation_id for e in primary.escalations
+            if e.channel is Channel.SMS and e.status is not EntryStatus.SUPERSEDED}
+
+    def earlier(number: str) -> int:
+        """Earlier rounds of this key that were for ``number``."""
+        return sum(escalation_id(key, Channel.SMS, number, r) in sent
+                   for r in range(1, round_no))
+
+    deliveries = tuple(
+        Delivery(escalation_id=escalation_id(key, Channel.SMS, number, round_no),
+                 channel=Channel.SMS, target=number, reminder=earlier(number))
+        for number in ladder_numbers(config, round_no, drill=primary.drill))
+    return Plan(
+        key=key, round=round_no, reason="reminder", mass=len(members) > 1,
+        delivery=DeliveryMode(config.policy.delivery),
+        fallback_after_s=config.policy.fallback_after_s, decided_at=rfc3339(now),
+        alarms=tuple(m.id for m in members), count=len(members),
+        alarm=snapshot(primary, sum(m.press_count for m in members)), deliveries=deliveries,
         members=tuple(Member(id=m.id, ward=m.ward, room=m.room, code=m.code)
                       for m in members) if len(members) > 1 else (),
     )

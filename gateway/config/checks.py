@@ -257,20 +257,41 @@ def _escalation(raw: dict[str, Any], base: Path) -> Iterator[Problem]:
         tiers = sms.get("next_tiers")
         for i, tier in enumerate(tiers if isinstance(tiers, list) else []):
             yield from _numbers(tier, f"escalation.sms.next_tiers[{i}]")
-        if tiers:
-            yield ("escalation.sms.next_tiers", "further tiers are reached by reminders, which "
-                   "this version does not send: remove next_tiers (list every number in "
-                   "numbers to tell them all at once)")
-    reminders = _section(raw, "escalation", "reminders") or {}
-    if reminders.get("after_s", 0) not in (0, None):
-        yield ("escalation.reminders.after_s", "this version does not send SMS reminders: set "
-               "after_s = 0 (the police get the alarm once per number, and a call with "
-               "[escalation.voice])")
+        yield from _ladder(sms, _section(raw, "escalation", "reminders") or {})
     voice = _section(raw, "escalation", "voice")
     if voice is not None:
         if _section(raw, "modem") is None:
             yield "escalation.voice", "calls need a [modem] section"
         yield from _numbers(voice.get("numbers"), "escalation.voice.numbers")
+
+
+def _ladder(sms: dict[str, Any], reminders: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    """The reminder ladder must be able to run as written: reminders that the SMS rate
+    limit would hold back, tiers that are never reached, or tiers with no reminders, are
+    a ladder the site would trust and never get."""
+    after = reminders.get("after_s", 120)
+    per_tier = reminders.get("rounds_per_tier", 2)
+    max_rounds = reminders.get("max_rounds", 10)
+    interval = sms.get("min_interval_s", 60)
+    tiers = sms.get("next_tiers") if isinstance(sms.get("next_tiers"), list) else []
+    if not all(isinstance(x, int) for x in (after, per_tier, max_rounds, interval)):
+        return  # the schema names the wrong type
+    where = "escalation.reminders.after_s"
+    if tiers and after == 0:
+        yield ("escalation.sms.next_tiers", "further tiers are reached by reminders, and "
+               "[escalation.reminders] after_s = 0 turns them off: set after_s (e.g. 120)")
+    if 0 < after < 30:
+        yield where, f"{after} s: a reminder needs at least 30 s (or 0: no reminders)"
+    elif 0 < after < interval:
+        yield (where, f"a reminder every {after} s, but [escalation.sms] min_interval_s "
+               f"allows one SMS per number every {interval} s: raise after_s or lower "
+               "min_interval_s")
+    for i in range(len(tiers)):
+        reached = (i + 1) * per_tier + 1
+        if after and reached > max_rounds:
+            yield (f"escalation.sms.next_tiers[{i}]", f"reached at round {reached}, after "
+                   f"the last one (max_rounds = {max_rounds}): raise max_rounds or lower "
+                   "rounds_per_tier")
 
 
 def _numbers(values: Any, where: str) -> Iterator[Problem]:

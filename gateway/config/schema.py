@@ -203,13 +203,12 @@ class SmsChannel(_Strict):
 
 
 class Reminders(_Strict):
-    """Police SMS sent again while no police acknowledgement came (seconds, rounds).
+    """The SMS ladder: while no police acknowledgement came, the alarm's SMS goes again
+    every ``after_s`` seconds (``NHẮC LẠI <n>``, a new round with its own ids); every
+    ``rounds_per_tier`` rounds the next tier of ``[escalation.sms] next_tiers`` is added;
+    ``max_rounds`` counts the first escalation. ``after_s = 0`` turns it off."""
 
-    Not carried out yet: ``after_s`` must stay 0, and check-config refuses any other value
-    (a site that asked for reminders and silently got none would trust a ladder that is not
-    there). The texts and their length checks are in place for when it is."""
-
-    after_s: int = Field(default=0, ge=0, le=3600)  # 0: never remind
+    after_s: int = Field(default=120, ge=0, le=3600)  # 0: never remind
     rounds_per_tier: int = Field(default=2, ge=1, le=50)
     max_rounds: int = Field(default=10, ge=1, le=100)
 

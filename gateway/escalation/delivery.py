@@ -233,7 +233,7 @@ class SmsRunner:
 
     async def _send(self, plan: Plan, d: Delivery, lane: _Lane) -> bool:
         attempt = self._reporter.attempts(plan, d) + 1
-        text = self._outbound.sms_text(plan, d.escalation_id, attempt)
+        text = self._outbound.sms_text(plan, d.escalation_id, attempt, d.reminder)
         try:
             refs = await self.sender.send_sms(d.target, text)
         except asyncio.CancelledError:

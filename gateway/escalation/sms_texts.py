@@ -127,7 +127,8 @@ class SmsTexts:
         """The text for one round to one number: ``reminder`` > 0 for a number that had
         this alarm already (``NHẮC LẠI <n>``); a drill or mass alarm has its own form."""
         if facts.drill:
-            return self.render(TextKind.DRILL, facts)
+            text = self.render(TextKind.DRILL, facts)
+            return f"{self.reminder_mark(reminder)} {text}" if reminder > 0 else text
         if facts.members[1:]:
             text = self.render(TextKind.MASS, facts)
             return f"{self.reminder_mark(reminder)} {text}" if reminder > 0 else text

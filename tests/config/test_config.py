@@ -227,16 +227,32 @@ def test_every_relative_path_is_read_from_the_config_folder_whatever_the_working
     assert channel.ca_file == str(site / "ca.pem")
 
 
+SMS = BASE + "\n[modem]\nport = '/dev/ttyUSB2'\n[escalation.sms]\nnumbers = ['0901111111']\n"
+
+
 @pytest.mark.parametrize(("text", "expected"), [
-    (BASE + "\n[escalation.reminders]\nafter_s = 120\n",
-     "escalation.reminders.after_s: this version does not send SMS reminders"),
-    (BASE + "\n[modem]\nport = '/dev/ttyUSB2'\n[escalation.sms]\nnumbers = ['0901111111']\n"
-            "next_tiers = [['0902222222']]\n",
-     "escalation.sms.next_tiers: further tiers are reached by reminders"),
-], ids=["reminders", "tiers"])
-def test_a_reminder_ladder_that_would_never_run_is_refused(
+    (SMS + "next_tiers = [['0902222222']]\n[escalation.reminders]\nafter_s = 0\n",
+     "escalation.sms.next_tiers: further tiers are reached by reminders, and"),
+    (SMS + "[escalation.reminders]\nafter_s = 10\n",
+     "escalation.reminders.after_s: 10 s: a reminder needs at least 30 s"),
+    (SMS + "min_interval_s = 300\n[escalation.reminders]\nafter_s = 120\n",
+     "escalation.reminders.after_s: a reminder every 120 s, but [escalation.sms] "
+     "min_interval_s allows one SMS per number every 300 s"),
+    (SMS + "next_tiers = [['0902222222'], ['0903333333']]\n"
+           "[escalation.reminders]\nrounds_per_tier = 3\nmax_rounds = 6\n",
+     "escalation.sms.next_tiers[1]: reached at round 7, after the last one (max_rounds = 6)"),
+], ids=["tiers-without-reminders", "too-often", "rate-limited", "tier-never-reached"])
+def test_a_reminder_ladder_that_could_not_run_as_written_is_refused(
     tmp_path: Path, text: str, expected: str
 ) -> None:
-    """Reminders are not sent yet: a site asking for them is told, not silently ignored."""
+    """A ladder the site would trust and never get (held back by the SMS rate limit, a
+    tier past the last round, tiers with reminders off) is refused with the reason."""
     lines = errors_of(tmp_path, text)
     assert any(line.startswith(expected) for line in lines), lines
+
+
+def test_the_default_ladder_reminds_every_two_minutes(tmp_path: Path) -> None:
+    path = tmp_path / "site.toml"
+    path.write_text(SMS + "next_tiers = [['0902222222']]\n", encoding="utf-8")
+    reminders = load_config(path).escalation.reminders
+    assert (reminders.after_s, reminders.rounds_per_tier, reminders.max_rounds) == (120, 2, 10)

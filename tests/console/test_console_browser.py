@@ -290,3 +290,38 @@ def test_wall_screen_and_login_delays(tmp_path: Path, broker: Broker, chromium: 
             journal.close()
         assert len(failed) == 5 + bool(announced)
         assert all("sai-mat-khau" not in b for (b,) in failed)
+
+
+def test_a_late_command_answer_never_rolls_a_card_back(
+        tmp_path: Path, broker: Broker, chromium: Any, gateway_process: Any) -> None:
+    """The answer to "call the police now" can reach the page after the stream has already
+    shown the police called (a hotline answering in milliseconds): the card must keep the
+    newer state, not go back to "being sent" for good. The answer is held back here so the
+    order is certain, not left to chance."""
+    port = free_port()
+    with HotlineServer(b"bi-mat-duong-day-nong") as hotline:
+        config = site(tmp_path, broker.port, hotline, port)
+        gw = _start(gateway_process, config, tmp_path / "gw.log", port)
+        desk = _page(chromium, f"http://127.0.0.1:{port}/", DESKTOP)
+        login(desk)
+        _click(gw, "er-desk-1")
+        card = desk.locator(".alarm.untaken").first
+        expect(card.locator(".police.p-due")).to_be_visible(timeout=5000)
+
+        def late_answer(route: Any) -> None:
+            answer = route.fetch()  # the gateway has committed the command
+            assert hotline.wait_for(lambda h: len(h.deliveries()) >= 1, timeout=10)
+            alarm_id = card.get_attribute("data-id")
+            desk.wait_for_function(  # the stream already shows the police called
+                "id => document.querySelector(`.alarm[data-id='${id}'] .police.p-sent`)",
+                arg=alarm_id, timeout=10_000)
+            route.fulfill(response=answer)
+
+        desk.route("**/api/alarms/*/command", late_answer)
+        escalate = card.locator("button[data-action=escalate]")
+        escalate.click()
+        escalate.click()
+        expect(card.locator(".result.ok")).to_be_visible(timeout=15_000)  # the answer came
+        desk.wait_for_timeout(300)  # the page has handled the answer
+        expect(card.locator(".police.p-sent")).to_be_visible(timeout=1000)
+        assert "đang báo" not in card.locator(".police-state").inner_text()

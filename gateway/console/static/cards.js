@@ -218,7 +218,9 @@
       result.textContent = t("done_" + action);
       result.className = "result ok";
       card.querySelector(".resolve-panel").hidden = true;
-      if (answer.alarm) D.putAlarm(answer.alarm);
+      /* answer.alarm is not shown: it is the alarm as of the command, and the stream may
+         have brought a newer state already (the police called within milliseconds); the
+         stream carries every change in commit order, this command's included. */
     } else {
       result.textContent = t("failed", { e: answer.error || (res ? res.status : "?") });
       result.className = "result err";

@@ -108,6 +108,7 @@ window.CONSOLE_TEXTS = {
       resolved: "Kết thúc",
     },
     history_take: "Bảo vệ nhận xử lý",
+    history_reminder: "Nhắc lại công an (lần {n})",
     not_configured: "Chưa cấu hình",
     device_states: {
       normal: "Bình thường",
@@ -144,6 +145,7 @@ window.CONSOLE_TEXTS = {
       auto_policy: "Tự động (theo quy định)",
       auto_duress: "Tự động (cưỡng ép)",
       auto_mass: "Tự động (báo động hàng loạt)",
+      auto_reminder: "Tự động (chưa thấy công an xác nhận)",
       drill: "Diễn tập",
       device_in: "{name} ({room})",
     },
@@ -263,6 +265,7 @@ window.CONSOLE_TEXTS = {
       resolved: "Resolved",
     },
     history_take: "Taken by security",
+    history_reminder: "Police reminded (reminder {n})",
     not_configured: "Not configured",
     device_states: {
       normal: "Normal",
@@ -299,6 +302,7 @@ window.CONSOLE_TEXTS = {
       auto_policy: "Automatic (site rule)",
       auto_duress: "Automatic (duress)",
       auto_mass: "Automatic (mass alarm)",
+      auto_reminder: "Automatic (no police acknowledgement yet)",
       drill: "Drill",
       device_in: "{name} ({room})",
     },

@@ -35,6 +35,7 @@
     "policy:unacknowledged_after": "who.auto_timer",
     "policy.hold": "who.auto_duress",
     "policy.mass_alarm": "who.auto_mass",
+    "policy:reminder": "who.auto_reminder",
     timer: "who.auto_timer",
     drill: "who.drill",
   };

@@ -89,7 +89,9 @@
         const ms = D.parseTs(h.ts);
         if (ms < st.dayStart) continue;
         const take = h.action === "ack" && h.state !== "acknowledged";
-        const what = take ? t("history_take") : t("history_states." + h.state);
+        const what = take ? t("history_take")
+          : h.action === "reminder" ? t("history_reminder", { n: (h.round || 2) - 1 })
+          : t("history_states." + h.state);
         lines.push({ ms, kind: "alarm", what: what + (h.note ? ": " + h.note : ""), where,
                      by: D.who(h.by), drill: a.drill });
       }
