@@ -108,8 +108,9 @@ def rss_mib(pid: int) -> tuple[float, float]:
     return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
 
 
-def figures(name: str, seconds: list[float]) -> str:
-    """One latency line: p50, p99 and max in ms over ``seconds``."""
+def figures(name: str, seconds: list[float], *, points: tuple[int, ...] = (50, 99)) -> str:
+    """One latency line: the percentiles ``points`` (p50 and p99) and max in ms over
+    ``seconds``."""
     ms = [s * 1000 for s in seconds]
-    return (f"{name} over {len(ms)} alarms: p50 {percentile(ms, 50):.2f} ms, "
-            f"p99 {percentile(ms, 99):.2f} ms, max {max(ms):.2f} ms")
+    shown = "".join(f"p{p} {percentile(ms, p):.2f} ms, " for p in points)
+    return f"{name} over {len(ms)} alarms: {shown}max {max(ms):.2f} ms"
