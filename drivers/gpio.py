@@ -16,11 +16,18 @@ from typing import Any
 
 from drivers.debounce import Debouncer, Transition
 from gateway.core.enums import LedState
-from gateway.core.errors import HardwareError
+from gateway.core.errors import HardwareError, JournalError
 from gateway.core.events import EventDraft, EventType
 from gateway.core.ports import Clock, EventSink, GpioDevice
 
 log = logging.getLogger(__name__)
+
+#: pauses (s) between tries of a commit the journal refused, before the gateway stops
+RECORD_RETRY_S = (0.2, 0.5, 1.0, 2.0, 4.0)
+
+
+class GpioJournalError(JournalError):
+    """Button presses the journal kept refusing: the gateway must stop, not drop them."""
 
 _KIND_EVENTS = {
     "door_contact": {"press": EventType.OPEN, "release": EventType.CLOSE},
@@ -98,16 +105,37 @@ class GpioInputs:
             drafts, self._drafts = self._drafts, []
             if not drafts:
                 continue
+            await self._commit(sink, record_many, drafts)
+
+    async def _commit(self, sink: EventSink, record_many: Any,
+                      drafts: list[EventDraft]) -> None:
+        """Commit ``drafts`` (oldest first), retrying a journal that refuses them for
+        :data:`RECORD_RETRY_S`. A press the journal cannot take must not be dropped with a
+        log line while the gateway looks healthy: when the retries run out this raises, the
+        supervisor journals the trouble where it can, says ``offline`` and exits, and
+        systemd restarts the gateway. What committed before the failure stays committed."""
+        pending = list(drafts)
+        waited = 0.0
+        for pause in (*RECORD_RETRY_S, None):
             try:
-                if len(drafts) > 1 and record_many is not None:
-                    await record_many(drafts)
+                if len(pending) > 1 and record_many is not None:
+                    await record_many(pending)
+                    pending = []
                 else:
-                    for draft in drafts:
-                        await sink.record(draft)
+                    while pending:
+                        await sink.record(pending[0])
+                        pending.pop(0)
+                return
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.error("event=gpio_record_failed error=%r", str(exc))
+                log.error("event=gpio_record_failed waiting=%d error=%r", len(pending), str(exc))
+                if pause is None:
+                    raise GpioJournalError(
+                        f"GPIO: {len(pending)} input event(s) could not be journaled for "
+                        f"{waited:.0f} s: {exc}") from exc
+                await asyncio.sleep(pause)
+                waited += pause
 
     def _callback(self, dev_id: str, *, pressed: bool) -> Any:
         def on_edge() -> None:  # any thread: stamp and hand off, nothing else

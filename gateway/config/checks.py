@@ -273,16 +273,15 @@ def _ladder(sms: dict[str, Any], reminders: dict[str, Any]) -> Iterator[tuple[st
     per_tier = reminders.get("rounds_per_tier", 2)
     max_rounds = reminders.get("max_rounds", 10)
     interval = sms.get("min_interval_s", 60)
-    tiers = sms.get("next_tiers") if isinstance(sms.get("next_tiers"), list) else []
+    listed = sms.get("next_tiers")
+    tiers: list[Any] = listed if isinstance(listed, list) else []
     if not all(isinstance(x, int) for x in (after, per_tier, max_rounds, interval)):
         return  # the schema names the wrong type
     where = "escalation.reminders.after_s"
     if tiers and after == 0:
         yield ("escalation.sms.next_tiers", "further tiers are reached by reminders, and "
                "[escalation.reminders] after_s = 0 turns them off: set after_s (e.g. 120)")
-    if 0 < after < 30:
-        yield where, f"{after} s: a reminder needs at least 30 s (or 0: no reminders)"
-    elif 0 < after < interval:
+    if 0 < after < interval:
         yield (where, f"a reminder every {after} s, but [escalation.sms] min_interval_s "
                f"allows one SMS per number every {interval} s: raise after_s or lower "
                "min_interval_s")

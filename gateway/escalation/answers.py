@@ -12,8 +12,8 @@ that silently matched nothing is worse than none. So, read from the journaled
   to strangers, nor feeds an SMS loop.
 
 An explanation goes to one number at most once per :data:`EXPLAIN_EVERY_S`, so an
-auto-responder answering our explanation cannot start a loop; the same confirmation (number
-and code) at most once per :data:`CONFIRM_EVERY_S` (a reply read twice, or sent twice, is
+auto-responder answering our explanation cannot start a loop; the confirmation of one alarm
+to one number at most once per :data:`CONFIRM_EVERY_S` (a reply read twice, or sent twice, is
 confirmed once). Sans-I/O: the dispatcher
 sends what :func:`answer_for` returns.
 """
@@ -33,7 +33,7 @@ from gateway.escalation.sms_texts import SmsTexts, TextKind
 EXPLAIN_EVERY_S = 300.0
 """At most one explanation per number in this many seconds (monotonic)."""
 CONFIRM_EVERY_S = 60.0
-"""At most one confirmation per number and code in this many seconds."""
+"""At most one confirmation per number and alarm (or mass group) in this many seconds."""
 
 
 class Purpose(StrEnum):
@@ -103,7 +103,7 @@ def _ward_short(config: SiteConfig, ward_id: str | None) -> str:
 
 
 class ExplainLimit:
-    """Remembers when each number last got an explanation, and each (number, text) a
+    """Remembers when each number last got an explanation, and each (number, alarms) a
     confirmation (monotonic seconds)."""
 
     def __init__(self, every_s: float = EXPLAIN_EVERY_S,
@@ -114,7 +114,10 @@ class ExplainLimit:
 
     def allow(self, answer: Answer, now: float) -> bool:
         explaining = answer.purpose == Purpose.EXPLANATION
-        key = answer.number if explaining else f"{answer.number}|{answer.text}"
+        # a confirmation is keyed on the alarms it confirms, not on its text: a new alarm
+        # in the same room may draw the code of one confirmed a minute ago, and its OK
+        # must still be answered
+        key = answer.number if explaining else f"{answer.number}|{','.join(answer.alarms)}"
         every = self.every_s if explaining else self.confirm_every_s
         last = self._last.get(key)
         if last is not None and now - last < every:

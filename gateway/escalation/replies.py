@@ -33,11 +33,13 @@ def e164(number: str, country: str = "84") -> str:
 
 def reply_numbers(config: SiteConfig) -> frozenset[str]:
     """The numbers allowed to acknowledge: ``reply_numbers``, else the police ``numbers``
-    (drill numbers too, so a drill can be acknowledged end to end)."""
+    and every further tier's (the district line the ladder reached answers like the ward),
+    drill numbers too, so a drill can be acknowledged end to end."""
     sms = config.escalation.sms
     if sms is None:
         return frozenset()
-    allowed = sms.reply_numbers or [*sms.numbers, *sms.drill_numbers]
+    allowed = sms.reply_numbers or [*sms.numbers, *sms.drill_numbers,
+                                    *(n for tier in sms.next_tiers for n in tier)]
     return frozenset(e164(n) for n in allowed)
 
 

@@ -16,7 +16,7 @@ from drivers.gpio import GpioInputs
 from gateway.config.schema import Device
 from gateway.core.clock import SystemClock
 from gateway.core.enums import LedState
-from gateway.core.errors import HardwareError
+from gateway.core.errors import HardwareError, JournalError
 from gateway.core.events import EventDraft, EventType
 
 
@@ -123,3 +123,71 @@ def test_a_device_without_an_led_remembers_its_state() -> None:
         assert gpio.led("b1") == LedState.ESCALATED and gpio.led("unknown") == LedState.OFF
 
     run([button()], body)
+
+
+class RefusingJournal(Journal):
+    """A journal that refuses the first ``refusals`` commits (a disk briefly full), or
+    every one (``refusals=None``)."""
+
+    def __init__(self, refusals: int | None) -> None:
+        super().__init__()
+        self.refusals = refusals
+        self.refused = 0
+
+    def _refuse(self) -> None:
+        if self.refusals is None or self.refused < self.refusals:
+            self.refused += 1
+            raise JournalError("journal commit failed: database or disk is full")
+
+    async def record(self, draft: EventDraft) -> None:
+        self._refuse()
+        await super().record(draft)
+
+    async def record_many(self, drafts: list[EventDraft]) -> None:
+        self._refuse()
+        await super().record_many(drafts)
+
+
+def press_once(journal: Journal, monkeypatch: pytest.MonkeyPatch) -> BaseException | None:
+    """Press b1 once into ``journal``; what ``run()`` ended with, if it ended."""
+    monkeypatch.setattr("drivers.gpio.RECORD_RETRY_S", (0.01, 0.02, 0.05))
+    factory = MockFactory()
+
+    async def scenario() -> BaseException | None:
+        gpio = GpioInputs([button()], SystemClock(), pin_factory=factory)
+        gpio.open()
+        task = asyncio.create_task(gpio.run(journal))
+        await asyncio.sleep(0)
+        try:
+            pin = factory.pin(17)
+            await asyncio.to_thread(pin.drive_low)
+            await apoll_until(lambda: task.done() or journal.drafts, 5,
+                              what="the press journaled or the inputs stopped")
+            return task.exception() if task.done() else None
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            gpio.close()
+
+    try:
+        return asyncio.run(asyncio.wait_for(scenario(), 20))
+    finally:
+        factory.reset()
+
+
+def test_a_press_the_journal_refuses_for_a_moment_is_retried_not_dropped(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    journal = RefusingJournal(refusals=2)
+    assert press_once(journal, monkeypatch) is None, "a passing refusal stopped the inputs"
+    assert journal.refused == 2 and journal.types("b1") == [EventType.PRESS]
+
+
+def test_a_press_the_journal_keeps_refusing_stops_the_gateway(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Never a log line and a healthy-looking gateway: the input task ends with the
+    reason, which stops the gateway (the supervisor) so systemd restarts it."""
+    journal = RefusingJournal(refusals=None)
+    failure = press_once(journal, monkeypatch)
+    assert isinstance(failure, JournalError), failure
+    assert "1 input event(s) could not be journaled" in str(failure)
+    assert "disk is full" in str(failure) and journal.drafts == []
