@@ -3,7 +3,8 @@
 Sans-I/O and clock-driven. It sees each event on the recorder's path, in journal order,
 and answers with what must be committed *with* it: the press annotated with its
 ``alarm_id``, ``alarm_state`` follow-ups, the retained ``alarm/<id>`` document and the
-private ``alarm:<id>`` record a restart reloads, and (after the commit) the LEDs.
+small private ``alarm:<id>`` record (what the document does not carry): a restart rebuilds
+each alarm from the two. After the commit: the LEDs.
 
 Escalation decisions are ``alarm_state`` events whose detail carries a plan
 (:mod:`gateway.alarms.plan`); the dispatcher executes them and reports back with
@@ -15,6 +16,7 @@ drive them. Rules: ``docs/alarms.md``.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
@@ -37,6 +39,8 @@ from gateway.core.enums import Channel, EntryStatus
 from gateway.core.events import EventDraft, EventType
 from gateway.core.ports import Clock, Indicator, ProcessResult
 
+log = logging.getLogger(__name__)
+
 RAISING = {EventType.PRESS, EventType.HOLD, EventType.OPEN}
 ESCALATE, REMIND = "escalate_at", "remind_at"  # the two timers an open alarm may hold
 KEEP_RESOLVED_S = 7 * 86400  # resolved alarms kept in memory, so late commands get a reason
@@ -58,8 +62,9 @@ class _Out:
 
 
 class AlarmEngine:
-    """Every alarm of the site. ``stored`` is the journal's ``alarm:`` kv (restart);
-    ``indicators`` is the gateway's live list (LEDs); ``new_id`` makes alarm ids."""
+    """Every alarm of the site. ``stored`` is the journal's ``alarm:`` kv and
+    ``documents`` its retained ``alarm/`` documents (a restart rebuilds the alarms from
+    both); ``indicators`` is the gateway's live list (LEDs); ``new_id`` makes alarm ids."""
 
     def __init__(
         self,
@@ -68,6 +73,8 @@ class AlarmEngine:
         stored: dict[str, Any] | None = None,
         indicators: list[Indicator] | None = None,
         new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+        *,
+        documents: dict[str, Any] | None = None,
     ) -> None:
         self.config = config
         self._clock = clock
@@ -79,11 +86,17 @@ class AlarmEngine:
         #: (``escalate_at``) or its next reminder (``remind_at``)
         self._due: dict[tuple[str, str], tuple[float, float]] = {}
         self._open: dict[tuple[str, bool], str] = {}
+        #: alarm id → its private record as last committed, and how many queued commits
+        #: carry a newer one: a change that leaves the record as committed (a further press,
+        #: a history step) commits only the document. A commit that fails never comes back,
+        #: so that alarm's record is written with every change from then on.
+        self._committed: dict[str, dict[str, Any]] = {}
+        self._in_flight: dict[str, int] = {}
         mass = config.policy.mass_alarm
         self._mass = MassDetector(mass.count, mass.window_s)
         #: called after each commit that changed an alarm (wakes the timer task)
         self.on_change: Callable[[], None] | None = None
-        self._load(stored or {})
+        self._load(stored or {}, documents or {})
 
     # -- queries ------------------------------------------------------------------------
     def get(self, alarm_id: str) -> Alarm | None:
@@ -222,11 +235,23 @@ class AlarmEngine:
 
     def _result(self, out: _Out) -> ProcessResult:
         retained = {f"alarm/{a.id}": a.document() for a in out.changed.values()}
-        kv = {f"alarm:{a.id}": a.to_store() for a in out.changed.values()}
+        records = {a.id: a.private() for a in out.changed.values()}
+        fresh = {i: r for i, r in records.items()
+                 if self._in_flight.get(i, 0) or self._committed.get(i) != r}
+        kv = {f"alarm:{i}": r for i, r in fresh.items()}
         after = [self._show(out.leds)] if out.leds else []
+        if fresh:
+            for alarm_id in fresh:
+                self._in_flight[alarm_id] = self._in_flight.get(alarm_id, 0) + 1
+            after.append(lambda: self._records_committed(fresh))
         if out.changed and self.on_change is not None:
             after.append(self.on_change)
         return ProcessResult(out.draft, out.follow_ups, retained, kv, after)
+
+    def _records_committed(self, records: dict[str, dict[str, Any]]) -> None:
+        for alarm_id, record in records.items():
+            self._committed[alarm_id] = record
+            self._in_flight[alarm_id] -= 1
 
     def _show(self, leds: list[tuple[str, int]]) -> Callable[[], None]:
         def show() -> None:
@@ -504,12 +529,21 @@ class AlarmEngine:
     def _now(self, out: _Out) -> float:
         return out.draft.ts if out.draft.ts is not None else self._clock.wall()
 
-    def _load(self, stored: dict[str, Any]) -> None:
+    def _load(self, stored: dict[str, Any], documents: dict[str, Any]) -> None:
         horizon = self._clock.wall() - KEEP_RESOLVED_S
         for key, data in stored.items():
-            if key.startswith("alarm:") and isinstance(data, dict):
+            if not key.startswith("alarm:") or not isinstance(data, dict):
+                continue
+            if Alarm.is_full_store(data):  # written before the record shrank
                 alarm = Alarm.from_store(data)
-                if alarm.open or alarm.raised_at >= horizon:
+            else:
+                document = documents.get(f"alarm/{key.removeprefix('alarm:')}")
+                if not isinstance(document, dict):
+                    log.error("event=alarm_not_restored alarm=%s reason=no_document", key)
+                    continue
+                alarm = Alarm.restore(document, data)
+                self._committed[alarm.id] = data
+            if alarm.open or alarm.raised_at >= horizon:
                     self._alarms[alarm.id] = alarm
         for alarm in self.open_alarms():
             self._open[(alarm.device, alarm.drill)] = alarm.id

@@ -154,8 +154,43 @@ class Alarm:
             "history": list(self.history),
         }
 
+    def private(self) -> dict[str, Any]:
+        """The private ``alarm:<id>`` record: only what :meth:`document` does not carry
+        (exact unix times, timers, rounds, group); defaults are left out. Every alarm change
+        commits its document and this record together, so a restart rebuilds the alarm from
+        both (:meth:`restore`); keeping the record small keeps it on its b-tree leaf (no
+        overflow page), which is what each press pays on the SD card (docs/benchmarks.md)."""
+        out: dict[str, Any] = {"raised_at": self.raised_at}
+        for key in _PRIVATE:
+            value = getattr(self, key)
+            if value is not None and value != 0:
+                out[key] = value
+        return out
+
+    @classmethod
+    def restore(cls, document: dict[str, Any], private: dict[str, Any]) -> Alarm:
+        """The alarm as :meth:`document` and :meth:`private` recorded it."""
+        return cls(
+            id=str(document["id"]), code=str(document["code"]), device=str(document["device"]),
+            ward=document.get("ward"), room=document.get("room"), type=str(document["type"]),
+            drill=bool(document["drill"]), raised_at=float(private["raised_at"]),
+            state=str(document["state"]), press_count=int(document["press_count"]),
+            escalations=[EscalationEntry.from_json(e) for e in document.get("escalations", [])],
+            history=list(document.get("history", [])),
+            escalate_at=private.get("escalate_at"), remind_at=private.get("remind_at"),
+            rounds=int(private.get("rounds", 0)), group=private.get("group"),
+            taken_by=document.get("taken_by"), taken_at=private.get("taken_at"),
+        )
+
+    @staticmethod
+    def is_full_store(data: dict[str, Any]) -> bool:
+        """An ``alarm:<id>`` record in the older, whole form (:meth:`to_store`), which
+        carried the document too."""
+        return "history" in data
+
     def to_store(self) -> dict[str, Any]:
-        """Everything, for the private ``alarm:<id>`` key."""
+        """Everything in one record: the form journals kept under ``alarm:<id>`` before the
+        record shrank to :meth:`private` (still read by :meth:`from_store`)."""
         return {
             **{k: getattr(self, k) for k in _STORED},
             "escalations": [e.to_json() for e in self.escalations],
@@ -175,6 +210,9 @@ class Alarm:
 
 _STORED = ("id", "code", "device", "ward", "room", "type", "drill", "raised_at", "state",
            "press_count", "escalate_at", "remind_at", "rounds", "group", "taken_by", "taken_at")
+#: what :meth:`Alarm.private` keeps beside ``raised_at``: the fields the document does not
+#: carry, or carries only to the millisecond (``taken_at``)
+_PRIVATE = ("taken_at", "escalate_at", "remind_at", "rounds", "group")
 #: attempt statuses that record a decision, not a try: they do not count as attempts
 _NOT_AN_ATTEMPT = frozenset({AttemptStatus.ACTIVATED, AttemptStatus.SUPERSEDED,
                              AttemptStatus.RATE_LIMITED})

@@ -72,7 +72,8 @@ class AlarmTimers:
 async def build_alarms(gw: Gateway) -> None:
     """Register the alarm engine, commands, timers, drills and escalation."""
     config = gw.config
-    engine = AlarmEngine(config, gw.clock, gw.journal.kv_all("alarm:"), gw.indicators)
+    engine = AlarmEngine(config, gw.clock, gw.journal.kv_all("alarm:"), gw.indicators,
+                         documents=gw.journal.retained_all("alarm/"))
     gw.recorder.add_processor(engine)
     service = CommandService(engine, gw.recorder)
     gw.command_handler = service.handle

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from gateway.core.errors import JournalError, StartRefused
 from gateway.journal import integrity
-from gateway.journal.store import SCHEMA
+from gateway.journal.store import SCHEMA, connect
 
 log = logging.getLogger(__name__)
 
@@ -170,12 +170,10 @@ def _read_kv_identity(path: Path) -> str:
 
 def _write_kv_identity(path: Path, identity: str) -> None:
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(path, isolation_level=None)
+        # the journal's own settings: this is usually the connection that creates the file,
+        # and only the first one can choose its page size (1 KiB, docs/benchmarks.md)
+        conn = connect(path)
         try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.execute("PRAGMA busy_timeout=10000")
             conn.executescript(SCHEMA)
             conn.execute("INSERT OR REPLACE INTO kv(key, value) VALUES (?,?)",
                          (IDENTITY_KEY, json.dumps(identity)))

@@ -20,6 +20,7 @@ import logging
 import queue
 import sqlite3
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,8 +33,13 @@ from gateway.journal.integrity import is_corruption
 
 log = logging.getLogger(__name__)
 
-#: Tables keyed by text are WITHOUT ROWID (one b-tree, not a table plus its key's index):
-#: every commit rewrites each page it touches, so fewer trees is fewer bytes per event.
+#: Small rows keyed by text are WITHOUT ROWID (one b-tree, not a table plus its key's index):
+#: every commit rewrites each page it touches, so fewer trees is fewer bytes per event. Not
+#: ``retained``: a WITHOUT ROWID row keeps at most ~230 bytes on its 1 KiB page and spills the
+#: rest to an overflow page, and an alarm document is larger, so each rewrite would cost a
+#: new overflow page, the freed one and the file header; a rowid table keeps up to ~990
+#: bytes in place, and an upsert rewrites the row where it is without touching the topic
+#: index (journals made before keep their WITHOUT ROWID table, which works the same).
 #: ``events.seq`` is assigned by the writer and never reused because pruning always keeps the
 #: newest event (no AUTOINCREMENT: its counter page would be one more page per commit);
 #: ``id`` is a random UUID nobody looks events up by, so it has no index (an index on random
@@ -54,13 +60,17 @@ CREATE TABLE IF NOT EXISTS retained (
     topic TEXT PRIMARY KEY,
     payload TEXT,
     version INTEGER NOT NULL
-) WITHOUT ROWID;
+);
 CREATE INDEX IF NOT EXISTS retained_version ON retained(version);
 CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS cursors (name TEXT PRIMARY KEY, position INTEGER NOT NULL) WITHOUT ROWID;
 """
 
 PAGE_SIZE = 1024
+#: staged cursor moves ride along with a transaction only once they have waited this long
+#: (s): a stream of events pays the cursors' page about once a second instead of once a
+#: commit. What a crash replays is still bounded by the subscriptions' own flush (flush_s).
+CURSOR_RIDE_AFTER_S = 1.0
 #: recent committed events kept in memory so consumers rarely read the disk; a consumer
 #: further behind (a long broker outage) reads pages from the journal instead. Small, so the
 #: ring is a few MiB at most on a Pi that runs for years.
@@ -77,6 +87,8 @@ class Batch:
     kv: dict[str, Any] = field(default_factory=dict)
     cursors: dict[str, int] = field(default_factory=dict)
     sql: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
+    #: write the staged cursor moves with this batch, however recent (see flush_cursors)
+    flush_cursors: bool = False
 
 
 @dataclass
@@ -99,6 +111,10 @@ def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
             # event (docs/benchmarks.md). Ignored for an existing file.
             conn.execute(f"PRAGMA page_size={PAGE_SIZE}")
             conn.execute("PRAGMA journal_mode=WAL")
+            # this SQLite may be built to zero every freed page (SECURE_DELETE): a page
+            # more in the WAL whenever a row's overflow page is freed; FAST still clears
+            # deleted cells on the pages a commit writes anyway
+            conn.execute("PRAGMA secure_delete=FAST")
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA busy_timeout=10000")
         return conn
@@ -109,9 +125,10 @@ def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
 
 
 class Journal:
-    """The journal file plus its writer thread. ``open()`` before use, ``close()`` after."""
+    """The journal file plus its writer thread. ``open()`` before use, ``close()`` after.
+    ``cursor_ride_after_s``: see :data:`CURSOR_RIDE_AFTER_S`."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, cursor_ride_after_s: float = CURSOR_RIDE_AFTER_S) -> None:
         self.path = path
         self._writer: sqlite3.Connection | None = None
         self._reader: sqlite3.Connection | None = None
@@ -132,6 +149,8 @@ class Journal:
         self._damaged = asyncio.Event()
         # consumers' positions waiting for the next transaction (see Subscription.advance)
         self._staged_cursors: dict[str, int] = {}
+        self._staged_since: float | None = None  # monotonic s of the oldest staged move
+        self._ride_after_s = cursor_ride_after_s
         self._staged_lock = threading.Lock()
 
     # -- life cycle -------------------------------------------------------------------------
@@ -184,15 +203,15 @@ class Journal:
         self._queue.put((batch, self._loop.create_future()))
 
     def stage_cursor(self, name: str, position: int) -> bool:
-        """Keep consumer ``name``'s ``position`` for the next transaction, whoever's it is.
+        """Keep consumer ``name``'s ``position`` for a later transaction, whoever's it is.
 
-        A cursor move rides along with the next event's commit instead of costing a commit
-        (and an fsync, and SD-card pages) of its own. Returns True when nothing was staged
-        before, i.e. when the caller should make sure a commit follows (see
-        :meth:`flush_cursors`)."""
+        A cursor move rides along with the first event's commit once it has waited
+        ``cursor_ride_after_s`` instead of costing a commit (and an fsync, and SD-card pages)
+        of its own. Returns True when nothing was staged before, i.e. when the caller should
+        make sure a commit follows (see :meth:`flush_cursors`)."""
         with self._staged_lock:
             fresh = not self._staged_cursors
-        self._restage({name: position})
+        self._restage({name: position}, time.monotonic())
         return fresh
 
     def flush_cursors(self) -> None:
@@ -200,15 +219,22 @@ class Journal:
         with self._staged_lock:
             if not self._staged_cursors:
                 return
-        self.commit_nowait(Batch())
+        self.commit_nowait(Batch(flush_cursors=True))
 
-    def _take_staged(self) -> dict[str, int]:
+    def _take_staged(self, *, now: bool) -> tuple[dict[str, int], float | None]:
+        """The staged moves and since when, if ``now`` or once they have waited long enough
+        to ride along; else nothing (they wait for a later transaction)."""
         with self._staged_lock:
-            staged, self._staged_cursors = self._staged_cursors, {}
-        return staged
+            since = self._staged_since
+            if since is None or not (now or time.monotonic() - since >= self._ride_after_s):
+                return {}, None
+            staged, self._staged_cursors, self._staged_since = self._staged_cursors, {}, None
+        return staged, since
 
-    def _restage(self, staged: dict[str, int]) -> None:
+    def _restage(self, staged: dict[str, int], since: float | None) -> None:
         with self._staged_lock:
+            if staged and since is not None:
+                self._staged_since = min(since, self._staged_since or since)
             for name, position in staged.items():
                 self._staged_cursors[name] = max(position, self._staged_cursors.get(name, position))
 
@@ -254,7 +280,7 @@ class Journal:
     def _transaction(self, batches: list[Batch]) -> list[Committed]:
         assert self._writer is not None
         conn = self._writer
-        staged = self._take_staged()
+        staged, since = self._take_staged(now=any(b.flush_cursors for b in batches))
         try:
             conn.execute("BEGIN IMMEDIATE")
             results = [self._apply(conn, batch) for batch in batches]
@@ -265,7 +291,7 @@ class Journal:
         except Exception:
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
-            self._restage(staged)
+            self._restage(staged, since)
             self._reload_counters()
             raise
 
@@ -289,14 +315,16 @@ class Journal:
             self._retained_version += 1
             value = None if payload is None else _dump(payload)
             conn.execute(
-                "INSERT OR REPLACE INTO retained(topic, payload, version) VALUES (?,?,?)",
+                "INSERT INTO retained(topic, payload, version) VALUES (?,?,?) ON CONFLICT(topic) "
+                "DO UPDATE SET payload=excluded.payload, version=excluded.version",
                 (topic, value, self._retained_version),
             )
         for key, value in batch.kv.items():
             if value is None:
                 conn.execute("DELETE FROM kv WHERE key=?", (key,))
             else:
-                conn.execute("INSERT OR REPLACE INTO kv(key, value) VALUES (?,?)", (key, _dump(value)))
+                conn.execute("INSERT OR REPLACE INTO kv(key, value) VALUES (?,?)",
+                             (key, _dump(value, compact=True)))
         for name, position in batch.cursors.items():
             conn.execute(
                 "INSERT INTO cursors(name, position) VALUES (?,?) ON CONFLICT(name) "
@@ -430,8 +458,9 @@ class Subscription:
     """One consumer's ordered view of the journal, with a durable cursor.
 
     ``position`` is the last seq the consumer finished with. :meth:`advance` stages it with
-    the journal, which writes it in its next transaction (usually the next event's); if no
-    transaction comes within ``flush_s`` seconds, a commit of its own writes it. A crash
+    the journal, which writes it in a later event's transaction (the first once it has
+    waited :data:`CURSOR_RIDE_AFTER_S`); if none has taken it within ``flush_s`` seconds, a
+    commit of its own writes it. A crash
     therefore replays at most the last ``flush_s`` seconds: at least once, never lost (SPEC
     §1; consumers tell replays by the event ``id``, the dispatcher by a delivery's status).
     """
@@ -474,8 +503,12 @@ class Subscription:
         self.journal.remove_listener(self._wake.set)
 
 
-def _dump(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+def _dump(value: Any, *, compact: bool = False) -> str:
+    """JSON text; ``compact`` (private records nobody reads by eye) drops the spaces:
+    bytes a row carries are bytes of the page it sits on."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":") if compact else None)
 
 
 def _fail(fut: asyncio.Future[Committed], error: Exception) -> None:

@@ -57,20 +57,28 @@ def site(tmp_path: Path, **sections: Any) -> SiteConfig:
 
 class Harness:
     """The engine behind the recorder's processing order (device state first), with
-    committed events kept in a list and kv persisted in a dict, as the journal would."""
+    committed events kept in a list and kv and retained documents persisted in dicts, as
+    the journal would."""
 
     def __init__(self, config: SiteConfig, clock: ManualClock | None = None,
-                 kv: dict[str, Any] | None = None) -> None:
+                 kv: dict[str, Any] | None = None, *,
+                 retained: dict[str, Any] | None = None) -> None:
         self.config = config
         self.clock = clock or ManualClock()
         self.kv: dict[str, Any] = kv if kv is not None else {}
-        self.retained: dict[str, Any] = {}
+        self.retained: dict[str, Any] = retained if retained is not None else {}
         self.events: list[EventDraft] = []
         self.leds: list[tuple[str, int]] = []
         counter = itertools.count(1)
         self.devices = DeviceStates(config, self.kv)
         self.engine = AlarmEngine(config, self.clock, dict(self.kv), [self],
-                                  new_id=lambda: f"a{next(counter)}-{len(self.kv)}")
+                                  new_id=lambda: f"a{next(counter)}-{len(self.kv)}",
+                                  documents=dict(self.retained))
+
+    def restart(self, clock: ManualClock | None = None) -> Harness:
+        """A new engine over what this one committed, as after a restart of the gateway."""
+        return Harness(self.config, clock or self.clock, dict(self.kv),
+                       retained=dict(self.retained))
 
     def set_led(self, device: str, led: int) -> None:
         self.leds.append((device, led))

@@ -43,7 +43,8 @@ def test_press_raises_one_alarm_and_more_presses_only_count(tmp_path: Path) -> N
                         "raised_at", "press_count", "taken_by", "taken_at", "escalations",
                         "history"}
     assert doc["taken_by"] is None and doc["taken_at"] is None
-    assert h.kv[f"alarm:{alarm_id}"]["press_count"] == 4
+    # the private record keeps only what the document does not carry: the police timer
+    assert set(h.kv[f"alarm:{alarm_id}"]) == {"raised_at", "escalate_at"}
     assert h.leds == [("er-1", 1)]
     assert h.plans() == []  # default policy: security desk first, 60 s
 
@@ -130,7 +131,7 @@ def test_ack_takes_an_alarm_in_every_open_state_without_recalling_the_police(
     assert doc["state"] == "police_acknowledged" and doc["taken_by"] == "Bảo vệ Lan"
     assert [x.get("action") for x in doc["history"]] == [None, None, "ack", None, "ack"]
     assert doc["history"][-1]["by"] == "Bảo vệ Minh" and "note" not in doc["history"][-1]
-    restarted = Harness(h.config, h.clock, dict(h.kv))
+    restarted = h.restart()
     assert restarted.alarm(alarm.id).taken_by == "Bảo vệ Lan"
 
 
@@ -150,8 +151,7 @@ def test_record_from_before_taken_by_is_read_from_its_history(tmp_path: Path) ->
     h = Harness(site(tmp_path))
     alarm = h.alarm(h.record(press())[0].alarm_id)
     h.record(h.engine.command_draft(alarm.id, "ack", "Bảo vệ Nam", "", "mqtt"))
-    old = {k: v for k, v in h.kv[f"alarm:{alarm.id}"].items()
-           if k not in ("taken_by", "taken_at")}
+    old = {k: v for k, v in alarm.to_store().items() if k not in ("taken_by", "taken_at")}
     restarted = Harness(h.config, h.clock, {f"alarm:{alarm.id}": old})
     assert restarted.alarm(alarm.id).taken_by == "Bảo vệ Nam"
     assert restarted.alarm(alarm.id).taken_at == h.clock.wall()
@@ -263,7 +263,7 @@ def test_restart_keeps_timer_deadline_and_codes(tmp_path: Path) -> None:
     alarm_id = h.record(press())[0].alarm_id
     deadline = h.engine.next_deadline()
     h.clock.advance(100)
-    again = Harness(config, h.clock, kv=dict(h.kv))
+    again = h.restart()
     assert again.engine.next_deadline() == deadline
     assert again.record(press())[0].alarm_id == alarm_id  # still the open alarm
     h.clock.advance(20)

@@ -40,7 +40,7 @@ def test_received_on_scene_closed_by_the_officer(tmp_path: Path) -> None:
     assert police == [("police_acknowledged", "police:Trung úy Hùng", None),
                       ("on_scene", "police:Trung úy Hùng", "police"),
                       ("closed", "police:Trung úy Hùng", "police")]
-    restarted = Harness(h.config, h.clock, dict(h.kv))
+    restarted = h.restart()
     assert [x["state"] for x in restarted.alarm(alarm.id).history][-2:] == ["on_scene", "closed"]
 
 

@@ -133,7 +133,7 @@ def test_the_next_reminder_survives_a_restart(tmp_path: Path) -> None:
     h.clock.advance(60)
     # a restart 60 s into the wait: the deadline is the stored wall-clock time
     clock = ManualClock(start=5.0, wall_start=h.clock.wall() + 30)  # down for 30 s
-    restarted = Harness(h.config, clock=clock, kv=dict(h.kv))
+    restarted = h.restart(clock)
     assert wait(restarted, 29) == []
     wait(restarted, 1)
     assert [Plan.from_json(p).reason for p in restarted.plans()] == ["reminder"]

@@ -63,7 +63,7 @@ def test_after_a_restart_a_deadline_already_past_fires_at_once(tmp_path: Path) -
     h = Harness(config)
     press(h)
     later = ManualClock(start=5.0, wall_start=h.clock.wall() + 31)  # down for 31 s
-    again = Harness(config, later, kv=h.kv)
+    again = h.restart(later)
     assert again.engine.next_due() == later.monotonic()
     assert again.fire_timers() and [p["reason"] for p in again.plans()] == ["timer"]
 

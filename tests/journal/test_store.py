@@ -6,6 +6,8 @@ import asyncio
 import uuid
 from pathlib import Path
 
+from waiting import apoll_until
+
 from gateway.core.errors import JournalError
 from gateway.journal.store import Batch, Journal
 
@@ -43,7 +45,7 @@ def test_cursor_moves_ride_along_with_the_next_commit(tmp_path: Path) -> None:
     from gateway.journal.store import Subscription
 
     async def main() -> None:
-        journal = Journal(tmp_path / "j.sqlite3")
+        journal = Journal(tmp_path / "j.sqlite3", cursor_ride_after_s=0)
         journal.open()
         await journal.start()
         try:
@@ -56,10 +58,33 @@ def test_cursor_moves_ride_along_with_the_next_commit(tmp_path: Path) -> None:
             assert journal.cursor("mqtt") == first.events[0].seq
             sub.advance(first.events[0].seq + 1)
             sub.advance(first.events[0].seq)  # an older position is ignored
-            deadline = asyncio.get_running_loop().time() + 5
-            while journal.cursor("mqtt") != first.events[0].seq + 1:
-                assert asyncio.get_running_loop().time() < deadline, "cursor never written"
-                await asyncio.sleep(0.02)
+            await apoll_until(lambda: journal.cursor("mqtt") == first.events[0].seq + 1,
+                              5, what="the cursor written alone")
+            sub.close()
+        finally:
+            await journal.stop()
+            journal.close()
+
+    asyncio.run(main())
+
+
+def test_a_fresh_cursor_move_waits_for_a_later_commit_or_its_flush(tmp_path: Path) -> None:
+    """Events in quick succession do not each carry the cursor's page: a move younger than
+    cursor_ride_after_s stays staged; the subscription's flush still writes it in flush_s."""
+    from gateway.journal.store import Subscription
+
+    async def main() -> None:
+        journal = Journal(tmp_path / "j.sqlite3", cursor_ride_after_s=60)
+        journal.open()
+        await journal.start()
+        try:
+            first = await journal.commit(Batch(events=[body()]))
+            sub = Subscription(journal, "mqtt", flush_s=0.2)
+            sub.advance(first.events[0].seq)
+            await journal.commit(Batch(events=[body()]))
+            assert journal.cursor("mqtt") == 0  # too fresh to ride along
+            await apoll_until(lambda: journal.cursor("mqtt") == first.events[0].seq, 5,
+                              what="the cursor written by the flush")
             sub.close()
         finally:
             await journal.stop()
@@ -89,5 +114,57 @@ def test_pruning_keeps_the_newest_event_so_seq_is_never_reused(tmp_path: Path) -
         finally:
             await again.stop()
             again.close()
+
+    asyncio.run(main())
+
+
+def test_a_journal_the_gateway_creates_has_small_pages(tmp_path: Path) -> None:
+    """The first connection chooses the page size for good: the start-up guard, which
+    creates the file, gives it the journal's 1 KiB pages (what each commit pays per page)."""
+    import sqlite3
+    from contextlib import closing
+
+    from gateway.journal import guard
+    from gateway.journal.store import PAGE_SIZE
+
+    path = tmp_path / "var" / "journal.sqlite3"
+    guard.prepare(path, new_journal=False)
+    journal = Journal(path)
+    journal.open()
+    journal.close()
+    with closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("PRAGMA page_size").fetchone()[0] == PAGE_SIZE == 1024
+
+
+def test_a_journal_made_with_the_older_tables_keeps_working(tmp_path: Path) -> None:
+    """A journal whose ``retained`` table is WITHOUT ROWID and whose events are indexed as
+    before is used as it is: documents replace each other by topic, versions only grow."""
+    import sqlite3
+    from contextlib import closing
+
+    path = tmp_path / "j.sqlite3"
+    with closing(sqlite3.connect(path)) as conn:
+        conn.executescript(
+            "CREATE TABLE events (seq INTEGER PRIMARY KEY, id TEXT NOT NULL, ts REAL NOT NULL, "
+            "type TEXT NOT NULL, device TEXT, alarm_id TEXT, body TEXT NOT NULL);"
+            "CREATE TABLE retained (topic TEXT PRIMARY KEY, payload TEXT, "
+            "version INTEGER NOT NULL) WITHOUT ROWID;"
+            "CREATE INDEX retained_version ON retained(version);"
+            "CREATE TABLE kv (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"
+            "INSERT INTO retained VALUES ('alarm/a1', '{\"state\": \"raised\"}', 7);")
+
+    async def main() -> None:
+        journal = Journal(path)
+        journal.open()
+        await journal.start()
+        try:
+            await journal.commit(Batch(events=[body()], retained={"alarm/a1": {"state": "resolved"}},
+                                       kv={"alarm:a1": {"raised_at": 1.5}}))
+            assert journal.retained_all("alarm/") == {"alarm/a1": {"state": "resolved"}}
+            assert [v for v, _, _ in journal.retained_after(0)] == [8]
+            assert journal.kv_all("alarm:") == {"alarm:a1": {"raised_at": 1.5}}
+        finally:
+            await journal.stop()
+            journal.close()
 
     asyncio.run(main())

@@ -108,7 +108,8 @@ default = "immediate"
 def gateway_alarms(folder: Path) -> list[dict[str, Any]]:
     conn = sqlite3.connect(f"file:{folder / 'var' / 'journal.sqlite3'}?mode=ro", uri=True)
     try:
-        rows = conn.execute("SELECT value FROM kv WHERE key LIKE 'alarm:%'").fetchall()
+        rows = conn.execute("SELECT payload FROM retained WHERE topic LIKE 'alarm/%' "
+                            "AND payload IS NOT NULL").fetchall()
     except sqlite3.OperationalError:
         return []
     finally:

@@ -203,7 +203,8 @@ class MonthRig:
         await self.journal.start()
         self.recorder = Recorder(self.config, self.journal, self.clock)
         self.recorder.add_processor(DeviceStates(self.config, self.journal.kv_all("device:")))
-        self.engine = AlarmEngine(self.config, self.clock, self.journal.kv_all("alarm:"))
+        self.engine = AlarmEngine(self.config, self.clock, self.journal.kv_all("alarm:"),
+                                  documents=self.journal.retained_all("alarm/"))
         self.recorder.add_processor(self.engine)
         self.commands = CommandService(self.engine, self.recorder)
         self.drill = drill_command(self.config, self.engine, self.recorder)
