@@ -111,10 +111,6 @@ def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
             # event (docs/benchmarks.md). Ignored for an existing file.
             conn.execute(f"PRAGMA page_size={PAGE_SIZE}")
             conn.execute("PRAGMA journal_mode=WAL")
-            # this SQLite may be built to zero every freed page (SECURE_DELETE): a page
-            # more in the WAL whenever a row's overflow page is freed; FAST still clears
-            # deleted cells on the pages a commit writes anyway
-            conn.execute("PRAGMA secure_delete=FAST")
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA busy_timeout=10000")
         return conn
