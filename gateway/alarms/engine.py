@@ -542,9 +542,10 @@ class AlarmEngine:
                     log.error("event=alarm_not_restored alarm=%s reason=no_document", key)
                     continue
                 alarm = Alarm.restore(document, data)
-                self._committed[alarm.id] = data
             if alarm.open or alarm.raised_at >= horizon:
-                    self._alarms[alarm.id] = alarm
+                self._alarms[alarm.id] = alarm
+                if not Alarm.is_full_store(data):  # an older record is rewritten small
+                    self._committed[alarm.id] = data
         for alarm in self.open_alarms():
             self._open[(alarm.device, alarm.drill)] = alarm.id
         self._mass.restore([(a.raised_at, a.id, a.group) for a in self.open_alarms()

@@ -456,9 +456,9 @@ class Subscription:
     ``position`` is the last seq the consumer finished with. :meth:`advance` stages it with
     the journal, which writes it in a later event's transaction (the first once it has
     waited :data:`CURSOR_RIDE_AFTER_S`); if none has taken it within ``flush_s`` seconds, a
-    commit of its own writes it. A crash
-    therefore replays at most the last ``flush_s`` seconds: at least once, never lost (SPEC
-    §1; consumers tell replays by the event ``id``, the dispatcher by a delivery's status).
+    commit of its own writes it. A crash therefore replays at most the last ``flush_s``
+    seconds: at least once, never lost (SPEC §1; consumers tell replays by the event ``id``,
+    the dispatcher by a delivery's status).
     """
 
     def __init__(self, journal: Journal, name: str, flush_s: float = 2.0) -> None:
