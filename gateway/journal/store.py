@@ -407,9 +407,16 @@ class Journal:
         return int(row[0]) if row else 0
 
     def backlog(self, name: str, position: int | None = None) -> tuple[int, float | None]:
-        """(events after the consumer's cursor, ts of the oldest of them or None)."""
+        """(events after the consumer's position, ts of the oldest of them or None). The
+        position is the consumer's latest, staged or written: a cursor waiting to ride
+        along with a later commit is delivery done, not backlog."""
         assert self._reader is not None
-        pos = self.cursor(name) if position is None else position
+        if position is None:
+            with self._staged_lock:
+                staged = self._staged_cursors.get(name, 0)
+            pos = max(staged, self.cursor(name))
+        else:
+            pos = position
         row = self._reader.execute(
             "SELECT COUNT(*), MIN(ts) FROM events WHERE seq > ?", (pos,)
         ).fetchone()
