@@ -166,3 +166,34 @@ def test_a_mass_alarm_is_reminded_as_one(tmp_path: Path) -> None:
     assert text.startswith("NHẮC LẠI 1: ")
     for alarm_id in mass.alarms:
         assert h.alarm(alarm_id).history[-1]["action"] == "reminder"
+
+
+def test_a_police_ok_covers_only_the_rooms_the_police_were_told_of(tmp_path: Path) -> None:
+    """A mass group forms while the first alarm's own SMS is already out: an officer's OK
+    to that SMS acknowledges that alarm, not the rooms whose combined SMS has not reached
+    the police yet (their LEDs must not say "police acknowledged"). Once it has, the next
+    OK covers them."""
+    h = ladder(tmp_path)
+    h.record(EventDraft(EventType.PRESS, device="er-1"))
+    (first,) = plans(h)
+    deliver(h, first)
+    for device in ("b-0", "b-1"):
+        h.record(EventDraft(EventType.PRESS, device=device))
+    mass = next(p for p in plans(h) if p.mass)
+    a, b, c = (h.alarm(i) for i in mass.alarms)
+    assert a.id == first.alarms[0] and (b.state, c.state) == ("raised", "raised")
+
+    def ok() -> None:
+        h.record(EventDraft(EventType.POLICE_REPLY, detail={
+            "from": WARD[0], "text": f"OK {a.code}", "code": a.code, "authorised": True}))
+
+    ok()
+    assert (a.state, b.state, c.state) == ("police_acknowledged", "raised", "raised")
+    deliver(h, mass)
+    assert (b.state, c.state) == ("escalated", "escalated")
+    assert b.remind_at is not None, "still owed an acknowledgement: the ladder runs"
+    ok()
+    assert (b.state, c.state) == ("police_acknowledged", "police_acknowledged")
+    assert b.remind_at is None and c.remind_at is None
+    replies = h.of_type("police_reply")
+    assert "ignored" not in detail(replies[1]), "the second OK acknowledged the rest"
