@@ -132,9 +132,9 @@ class AlarmEngine:
         for alarm in self.open_alarms():
             if alarm.remind_at is None or self._due_of(alarm, REMIND) > now:
                 continue
-            if alarm.escalation_pending():
-                # the last round is still on its way (a modem retrying): no pile of SMS
-                # behind it; ask again one reminder period later
+            if alarm.sms_on_its_way():
+                # the last round's SMS is still on its way (a modem retrying): no pile of
+                # SMS behind it; ask again one reminder period later
                 self._set_reminder(alarm, self._clock.wall())
             elif alarm.group is None or alarm.group not in groups:
                 groups.add(alarm.group or "")

@@ -18,10 +18,13 @@ from gateway.escalation.outbound import Outbound
 WARD, DISTRICT = ["+84901111111", "0902222222"], ["0913333333"]
 
 
-def ladder(tmp_path: Path, *, tiers: bool = True, **reminders: Any) -> Harness:
+def ladder(tmp_path: Path, *, tiers: bool = True, http: bool = False,
+           **reminders: Any) -> Harness:
+    hotline = {"http": {"url": "http://127.0.0.1:9/alarm",
+                        "secret_file": str(tmp_path / "hotline.secret")}} if http else {}
     return Harness(site(
         tmp_path, policy={"default": "immediate", "mass_alarm": {"count": 3, "window_s": 10}},
-        escalation={"sms": {"numbers": WARD, "next_tiers": [DISTRICT] if tiers else []},
+        escalation={**hotline, "sms": {"numbers": WARD, "next_tiers": [DISTRICT] if tiers else []},
                     "reminders": {"after_s": 120, "rounds_per_tier": 2, "max_rounds": 4,
                                   **reminders}}))
 
@@ -123,6 +126,29 @@ def test_no_reminder_piles_up_behind_a_round_still_on_its_way(tmp_path: Path) ->
     deliver(h, first)
     assert wait(h, 119) == []  # a full period after the postponement
     wait(h, 1)
+    assert plans(h)[-1].reason == "reminder"
+
+
+def test_no_reminder_piles_up_behind_an_sms_the_modem_cannot_send(tmp_path: Path) -> None:
+    """The hotline took the alarm but the modem keeps failing: a second round would only
+    queue a second SMS behind the first. The ladder waits until the SMS went out."""
+    h = ladder(tmp_path, http=True)
+    h.record(EventDraft(EventType.PRESS, device="er-1"))
+    (first,) = plans(h)
+    http = next(d for d in first.deliveries if d.channel == "http")
+    h.record(EventDraft(EventType.ESCALATION_ATTEMPT, alarm_id=first.alarms[0], detail={
+        **http.to_json(), "attempt": 1, "status": "delivered", "will_retry": False,
+        "alarms": list(first.alarms), "delivered_at": "2026-01-01T00:00:00.000Z"}))
+    alarm = h.alarm(first.alarms[0])
+    assert alarm.state == "escalated"
+    for d in first.deliveries:
+        if d.channel == "sms":
+            h.record(EventDraft(EventType.ESCALATION_ATTEMPT, alarm_id=alarm.id, detail={
+                **d.to_json(), "attempt": 1, "status": "retrying", "will_retry": True,
+                "alarms": [alarm.id], "error": "+CMS ERROR: 500"}))
+    assert wait(h, 600) == [] and len(plans(h)) == 1, "the SMS is still owed"
+    deliver(h, first)
+    wait(h, 120)
     assert plans(h)[-1].reason == "reminder"
 
 
