@@ -289,12 +289,15 @@ class Modem:
         """A JSON-able summary; ``state`` is ``trouble`` when SMS cannot go out."""
         registered = any(r is not None and r.registered for r in (self._creg, self._cereg))
         present = self._ready and self._failure is None
+        # right after a start the first poll has not read the registration yet: say so,
+        # rather than "not registered" (a technician would chase a fault that is not there)
+        known = self._creg is not None or self._cereg is not None
         trouble = [
             reason
             for reason, bad in (
                 ("modem not answering", not present),
-                (f"SIM: {self._sim or 'unknown'}", present and self._sim != "READY"),
-                ("not registered", present and not registered),
+                (f"SIM: {self._sim or 'unknown'}", present and known and self._sim != "READY"),
+                ("not registered", present and known and not registered),
                 ("last send failed", self._send_error is not None),
             )
             if bad
@@ -307,6 +310,7 @@ class Modem:
             "present": present,
             "sim": self._sim,
             "registered": registered,
+            "registration_known": known,
             "roaming": any(r is not None and r.roaming for r in (self._creg, self._cereg)),
             "rat": _rat(self._creg, self._cereg),
             "creg": self._creg.stat if self._creg else None,

@@ -131,17 +131,20 @@ def _broker(part: Any) -> Line:
 
 def _modem(part: dict[str, Any]) -> Line:
     bits = [part.get("model") or "", part.get("operator") or ""]
+    checking = part.get("registration_known") is False
     if part.get("registered"):
         bits.append(f"registered{' (roaming)' if part.get('roaming') else ''} "
                     f"{(part.get('rat') or '').upper()}".rstrip())
+    elif checking:
+        bits.append("registration not read yet (first poll under way)")
     else:
         bits.append("NOT registered")
     rssi = part.get("rssi_dbm")
     bits.append(f"signal {rssi} dBm" if rssi is not None else "signal unknown")
     bits.append(f"SIM {part.get('sim') or '?'}")
     trouble = list(part.get("trouble") or [])
-    ok = bool(part.get("present")) and bool(part.get("registered")) and not trouble \
-        and part.get("state") in (None, "ok")
+    ok = bool(part.get("present")) and (bool(part.get("registered")) or checking) \
+        and not trouble and part.get("state") in (None, "ok")
     if not part.get("present"):
         bits = [f"not answering on {part.get('port')}: {part.get('last_error') or 'no reply'}"]
     text = ", ".join(b for b in bits if b)

@@ -145,9 +145,9 @@ class AlarmEngine:
         for alarm in self.open_alarms():
             if alarm.remind_at is None or self._due_of(alarm, REMIND) > now:
                 continue
-            if alarm.escalation_pending():
-                # the last round is still on its way (a modem retrying): no pile of SMS
-                # behind it; ask again one reminder period later
+            if alarm.sms_on_its_way():
+                # the last round's SMS is still on its way (a modem retrying): no pile of
+                # SMS behind it; ask again one reminder period later
                 self._set_reminder(alarm, self._clock.wall())
             elif alarm.group is None or alarm.group not in groups:
                 groups.add(alarm.group or "")
@@ -344,9 +344,10 @@ class AlarmEngine:
         """The next round of the ladder: SMS again to every number of the current tier
         (``NHẮC LẠI <n>`` to those that had it), for the alarm or its whole mass group."""
         members = [alarm]
-        if alarm.group is not None:
+        if alarm.group is not None:  # the members the police have not acknowledged yet
             members += [a for a in self.open_alarms()
-                        if a.group == alarm.group and a.id != alarm.id]
+                        if a.group == alarm.group and a.id != alarm.id
+                        and a.state != am.POLICE_ACKNOWLEDGED]
         round_no = max(m.rounds for m in members) + 1
         now = self._now(out)
         plan = build_reminder(self.config, alarm.group or alarm.id, round_no, members,
@@ -477,19 +478,33 @@ class AlarmEngine:
             why = "not an 'OK <code>' reply"
         elif alarm is None:
             why = f"no open alarm has code {code}"
-        elif am.POLICE_ACKNOWLEDGED not in am.TRANSITIONS[alarm.state]:
+        elif not self._police_told(alarm):
             why = f"alarm {code} is already {alarm.state}"
         if why is not None or alarm is None:
             out.draft = am.with_detail(out.draft, {**detail, "ignored": why})
             return
         out.draft = am.annotate(out.draft, alarm.id)
-        by = f"police:{detail.get('from')}"
-        group = [a for a in self.open_alarms() if alarm.group and a.group == alarm.group]
-        for member in group or [alarm]:
-            if am.POLICE_ACKNOWLEDGED in am.TRANSITIONS[member.state]:
-                member.move(am.POLICE_ACKNOWLEDGED, self._now(out), by)
-                out.follow_ups.append(self._state_draft(member, am.POLICE_ACKNOWLEDGED, by))
-                out.touch(member, led=True)
+        self._police_acknowledge(out, alarm, f"police:{detail.get('from')}")
+
+    def _police_told(self, alarm: Alarm) -> list[Alarm]:
+        """The alarms a police acknowledgement of ``alarm`` covers that can still take it:
+        ``alarm`` itself, and of its mass group the members the police have been told
+        about (a delivery of theirs went out). A member whose alarm has not reached the
+        police yet (it joined the group a moment ago; the combined SMS is still on its way)
+        keeps its state: its LED must not say "police acknowledged" for a room the police
+        do not know of. It moves on when its own delivery goes out, and the next ``OK``
+        (or receiver "received") for the group covers it."""
+        group = [a for a in self.open_alarms()
+                 if alarm.group is not None and a.group == alarm.group and a.id != alarm.id]
+        told = [alarm] + [a for a in group if any(
+            e.status is EntryStatus.DELIVERED for e in a.escalations)]
+        return [a for a in told if am.POLICE_ACKNOWLEDGED in am.TRANSITIONS[a.state]]
+
+    def _police_acknowledge(self, out: _Out, alarm: Alarm, by: str) -> None:
+        for member in self._police_told(alarm):
+            member.move(am.POLICE_ACKNOWLEDGED, self._now(out), by)
+            out.follow_ups.append(self._state_draft(member, am.POLICE_ACKNOWLEDGED, by))
+            out.touch(member, led=True)
 
     # -- helpers ------------------------------------------------------------------------
     def _on_police_ack(self, out: _Out) -> None:
@@ -502,8 +517,7 @@ class AlarmEngine:
         why = None
         if alarm is None:
             why = "unknown alarm"
-        elif state == am.POLICE_ACKNOWLEDGED and \
-                am.POLICE_ACKNOWLEDGED not in am.TRANSITIONS[alarm.state]:
+        elif state == am.POLICE_ACKNOWLEDGED and not self._police_told(alarm):
             why = f"alarm {alarm.code} is already {alarm.state}"
         if why is not None or alarm is None:
             known = alarm.id if alarm is not None else None
@@ -515,12 +529,7 @@ class AlarmEngine:
                                                 str(detail.get("note") or "")))
             out.touch(alarm)
             return
-        group = [a for a in self.open_alarms() if alarm.group and a.group == alarm.group]
-        for member in group or [alarm]:
-            if am.POLICE_ACKNOWLEDGED in am.TRANSITIONS[member.state]:
-                member.move(am.POLICE_ACKNOWLEDGED, self._now(out), by)
-                out.follow_ups.append(self._state_draft(member, am.POLICE_ACKNOWLEDGED, by))
-                out.touch(member, led=True)
+        self._police_acknowledge(out, alarm, by)
 
     def _state_draft(self, alarm: Alarm, state: str, by: str) -> EventDraft:
         return EventDraft(EventType.ALARM_STATE, device=alarm.device, drill=alarm.drill,

@@ -101,6 +101,12 @@ class Alarm:
             e.status is EntryStatus.FAILED for e in live
         )
 
+    def sms_on_its_way(self) -> bool:
+        """An SMS of this alarm is still being sent (pending or retrying): the reminder
+        ladder waits for it rather than stacking another round behind it."""
+        moving = (EntryStatus.PENDING, EntryStatus.RETRYING)
+        return any(e.channel is Channel.SMS and e.status in moving for e in self.escalations)
+
     def entry(self, esc_id: str) -> EscalationEntry | None:
         return next((e for e in self.escalations if e.escalation_id == esc_id), None)
 

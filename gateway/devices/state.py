@@ -18,6 +18,12 @@ from gateway.core.ports import ProcessResult
 
 ALARM_TYPES = {EventType.PRESS, EventType.HOLD}
 LAST_SEEN_REFRESH_S = 60.0
+#: a heartbeat (never journaled as an event) re-publishes ``device/<id>/state`` when the
+#: published ``last_seen`` is this old, the battery moved :data:`BATTERY_STEP_MV`, or a low
+#: battery recovered; the serial bus commits those refreshes together every ``flush_s``
+#: (15 min), so heartbeats stay almost free on the SD card (docs/benchmarks.md)
+HEARTBEAT_REFRESH_S = 3600.0
+BATTERY_STEP_MV = 50
 """A change of ``last_seen`` alone republishes the device's state at most this often (s);
 any change of state, battery or trouble flags republishes at once."""
 
@@ -52,6 +58,8 @@ class DeviceStates:
         self._devices = {d.id: d for d in config.devices}
         self._flags: dict[str, DeviceFlags] = {}
         self._published_seen: dict[str, float | None] = {}
+        self._published_battery: dict[str, int | None] = {}
+        self._refresh_due: set[str] = set()  # heartbeats worth a re-publish
         for dev_id in self._devices:
             saved = (stored or {}).get(f"device:{dev_id}")
             self._flags[dev_id] = DeviceFlags(**saved) if isinstance(saved, dict) else DeviceFlags()
@@ -70,6 +78,8 @@ class DeviceStates:
         if after == before or (after[:-1] == before[:-1] and not self._stale(dev_id, flags)):
             return ProcessResult(draft)  # nothing, or only a fresh last_seen: not worth a publish
         self._published_seen[dev_id] = flags.last_seen
+        self._published_battery[dev_id] = flags.battery_mv
+        self._refresh_due.discard(dev_id)
         return ProcessResult(
             draft,
             retained={f"device/{dev_id}/state": self.document(dev_id)},
@@ -110,11 +120,43 @@ class DeviceStates:
         return bool(dev and dev.alarm_on_open)
 
     def note_seen(self, device_id: str, when: float, battery_mv: int | None) -> None:
-        """A heartbeat: refresh last-seen and battery without an event (not journaled)."""
+        """A heartbeat (SPEC §2: not journaled as an event, it refreshes the node's
+        last-seen time and battery): noted at once, and marked for the next
+        :meth:`take_refreshed` when it is worth a write (see :data:`HEARTBEAT_REFRESH_S`)."""
         flags = self._flags.get(device_id)
-        if flags is not None:
-            flags.last_seen = when
-            self._note_battery(flags, battery_mv)
+        if flags is None:
+            return
+        was_low = flags.low_battery
+        flags.last_seen = max(flags.last_seen or 0.0, when)
+        self._note_battery(flags, battery_mv)
+        published_seen = self._published_seen.get(device_id)
+        published_mv = self._published_battery.get(device_id)
+        if (was_low and not flags.low_battery) \
+                or published_seen is None or flags.last_seen - published_seen >= HEARTBEAT_REFRESH_S \
+                or (flags.battery_mv is not None and (published_mv is None or abs(
+                    flags.battery_mv - published_mv) >= BATTERY_STEP_MV)):
+            self._refresh_due.add(device_id)
+
+    def take_refreshed(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The retained documents and ``device:`` records that heartbeats made worth a
+        re-publish since the last call, as of now: committed together as one batch."""
+        retained: dict[str, Any] = {}
+        kv: dict[str, Any] = {}
+        for dev_id in sorted(self._refresh_due):
+            flags = self._flags[dev_id]
+            retained[f"device/{dev_id}/state"] = self.document(dev_id)
+            kv[f"device:{dev_id}"] = asdict(flags)
+            self._published_seen[dev_id] = flags.last_seen
+            self._published_battery[dev_id] = flags.battery_mv
+        self._refresh_due.clear()
+        return retained, kv
+
+    def refresh_again(self, device_ids: list[str]) -> None:
+        """A refresh batch the journal refused: offer those devices at the next call."""
+        for dev_id in device_ids:
+            if dev_id in self._flags:
+                self._published_seen[dev_id] = None
+                self._refresh_due.add(dev_id)
 
     def _note_battery(self, flags: DeviceFlags, battery_mv: int | None) -> None:
         """Every frame a node sends carries its battery (``BOOT``, ``PRESS``, ...): any of

@@ -72,7 +72,10 @@ def answer_for(config: SiteConfig, texts: SmsTexts, event: Event,
         if known is not None and known.state == POLICE_ACKNOWLEDGED:
             acked = known
     if acked is not None:
-        group = [a for a in find.open_alarms() if acked.group and a.group == acked.group]
+        # the rooms the police have acknowledged: a member whose alarm had not reached
+        # them yet was not acknowledged by this reply, so it is not confirmed either
+        group = [a for a in find.open_alarms() if acked.group and a.group == acked.group
+                 and a.state == POLICE_ACKNOWLEDGED]
         members = group if len(group) > 1 else [acked]
         text = texts.render(TextKind.CONFIRMATION, _facts(config, acked, members))
         return Answer(number, text, Purpose.CONFIRMATION, tuple(a.id for a in members),

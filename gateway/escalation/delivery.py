@@ -132,7 +132,7 @@ class HttpRunner:
             if remaining is not None and remaining <= 0:
                 return RunOutcome.LATE
             result = await channel.deliver(
-                request, on_attempt=self._reporting(plan, d, done, deadline),
+                request, on_attempt=self._reporting(plan, d, done, deadline, source),
                 deadline_s=remaining)
             if result.delivered:
                 await self._reporter.trouble_off(source)
@@ -164,7 +164,7 @@ class HttpRunner:
         return max(0.0, min(self.pause_s, deadline - self._reporter.clock.monotonic()))
 
     def _reporting(self, plan: Plan, d: Delivery, done: list[int],
-                   deadline: float | None
+                   deadline: float | None, source: str
                    ) -> AttemptCallback:
         async def on_attempt(n: int, label: int | str, *, will_retry: bool,
                              delay_s: float) -> None:
@@ -175,6 +175,9 @@ class HttpRunner:
                                      "error": None if isinstance(label, int) else label}
             if status is AttemptStatus.DELIVERED:
                 extra["delivered_at"] = rfc3339(self._reporter.clock.wall())
+                # the hotline answered: its trouble ends now, journaled before the delivery
+                # (whoever sees the alarm delivered sees the trouble over, never the reverse)
+                await self._reporter.trouble_off(source)
             if status is AttemptStatus.RETRYING:
                 extra["retry_in_s"] = round(delay_s if will_retry else self._pause(deadline), 3)
             await self._reporter.attempt(plan, d, done[0], status,

@@ -8,6 +8,7 @@ gateway runs (the registry belongs to the running process; a second writer would
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,8 @@ from gateway.serialbus.enroll import enrollment_problem, node_listing
 
 if TYPE_CHECKING:
     from gateway.app import Gateway
+
+log = logging.getLogger(__name__)
 
 async def build_serial(gw: Gateway) -> None:
     """The serial node bus of ``[serial]``: its inputs, LEDs, health and enrolment."""
@@ -50,6 +53,8 @@ async def build_serial(gw: Gateway) -> None:
     gw.recorder.add_processor(AcceptedSeqs())
     await asyncio.to_thread(bus.load_keys)  # a bad key refuses the start (exit 2), one line
     gw.serial = bus
+    if gw.devices is not None:
+        _refresh_devices_on_heartbeats(gw, bus, gw.devices)
     gw.inputs.append(bus)
     gw.indicators.append(bus)
     _register_commands(gw, registry, bus)
@@ -58,6 +63,27 @@ async def build_serial(gw: Gateway) -> None:
         await asyncio.to_thread(registry.close)
 
     gw.add_closer(close_registry)
+
+
+def _refresh_devices_on_heartbeats(gw: Gateway, bus: Any, devices: Any) -> None:
+    """Heartbeats refresh ``device/<id>/state`` (last seen, battery) without an event:
+    noted as they come, committed together with the registry's flush (every 15 min),
+    only for the devices where it says something new (gateway.devices.state)."""
+    from gateway.journal.store import Batch
+
+    bus.on_heartbeat = devices.note_seen
+
+    async def commit_refreshed() -> None:
+        retained, kv = devices.take_refreshed()
+        if not retained:
+            return
+        try:
+            await gw.journal.commit(Batch(retained=retained, kv=kv))
+        except Exception as exc:  # the next flush offers them again
+            log.error("event=device_refresh_failed devices=%d error=%r", len(retained), str(exc))
+            devices.refresh_again([key.split("/")[1] for key in retained])
+
+    bus.on_flush = commit_refreshed
 
 
 def _register_commands(gw: Gateway, registry: Any, bus: Any) -> None:

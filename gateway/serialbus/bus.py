@@ -23,7 +23,7 @@ import logging
 import os
 import secrets
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -156,6 +156,11 @@ class SerialBus:
         self._keys_loaded = False
         self._records: dict[int, NodeRecord] = {}
         self._dirty: set[int] = set()
+        #: called with (device, last seen, battery mV) after each accepted heartbeat, and
+        #: awaited every ``flush_s``: the gateway refreshes device state documents this way
+        #: (a heartbeat is not an event: SPEC §2)
+        self.on_heartbeat: Callable[[str, float, int], None] | None = None
+        self.on_flush: Callable[[], Awaitable[None]] | None = None
         self._leds: dict[str, int] = {}
         self._learned: dict[int, float] = {}
         self._gw_seq = secrets.randbelow(65536)
@@ -433,6 +438,9 @@ class SerialBus:
                 self._dirty.add(p.decision.record.node)
         for p in pending:
             self._reply(p.frame, p.before.device, p.decision.reply)
+            if p.decision.verdict is Verdict.HEARTBEAT and self.on_heartbeat is not None:
+                self.on_heartbeat(p.before.device, p.decision.record.last_seen or 0.0,
+                                  p.frame.batt_mv)
 
     async def _record_all(self, drafts: list[EventDraft], sink: EventSink) -> None:
         if not drafts:
@@ -517,11 +525,14 @@ class SerialBus:
             detail = {"source": self.name, "port": self._settings.port}
             await self._record_quietly(sink, EventDraft(EventType.TROUBLE_CLEARED, detail=detail))
 
-    async def _record_quietly(self, sink: EventSink, draft: EventDraft) -> None:
+    async def _record_quietly(self, sink: EventSink, draft: EventDraft) -> bool:
+        """Record ``draft``; False (logged) when the journal refused it."""
         try:
             await sink.record(draft)
         except Exception:
             log.exception("event=serial_record_failed type=%s", draft.type)
+            return False
+        return True
 
     async def _housekeeping(self, sink: EventSink) -> None:
         last_flush = self._clock.monotonic()
@@ -530,10 +541,15 @@ class SerialBus:
             for node in self._supervisor.due():
                 device = self._records[node].device
                 draft = supervision_draft(device, node, lost=True, now=self._clock.wall())
-                await self._record_quietly(sink, draft)
+                if not await self._record_quietly(sink, draft):
+                    # not journaled: report the loss again at the next check, never drop it
+                    # (a node gone silent must reach the desk as "offline")
+                    self._supervisor.report_again(node)
             if self._clock.monotonic() - last_flush >= self._settings.flush_s:
                 last_flush = self._clock.monotonic()
                 await self._flush_dirty()
+                if self.on_flush is not None:
+                    await self.on_flush()
 
     async def _flush_dirty(self) -> None:
         records = [self._records[n] for n in self._dirty]

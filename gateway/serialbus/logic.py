@@ -254,6 +254,12 @@ class Supervisor:
         self._lost.update(newly)
         return sorted(newly)
 
+    def report_again(self, node: int) -> None:
+        """A loss :meth:`due` reported that could not be journaled: report it again."""
+        if node in self._lost and node in self._timeout:
+            self._lost.discard(node)
+            self._last[node] = self._clock.monotonic() - self._timeout[node]
+
     def next_deadline(self) -> float | None:
         """The monotonic time of the next possible loss, or None if nothing is watched."""
         times = [t + self._timeout[n] for n, t in self._last.items() if n not in self._lost]

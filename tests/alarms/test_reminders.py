@@ -18,10 +18,13 @@ from gateway.escalation.outbound import Outbound
 WARD, DISTRICT = ["+84901111111", "0902222222"], ["0913333333"]
 
 
-def ladder(tmp_path: Path, *, tiers: bool = True, **reminders: Any) -> Harness:
+def ladder(tmp_path: Path, *, tiers: bool = True, http: bool = False,
+           **reminders: Any) -> Harness:
+    hotline = {"http": {"url": "http://127.0.0.1:9/alarm",
+                        "secret_file": str(tmp_path / "hotline.secret")}} if http else {}
     return Harness(site(
         tmp_path, policy={"default": "immediate", "mass_alarm": {"count": 3, "window_s": 10}},
-        escalation={"sms": {"numbers": WARD, "next_tiers": [DISTRICT] if tiers else []},
+        escalation={**hotline, "sms": {"numbers": WARD, "next_tiers": [DISTRICT] if tiers else []},
                     "reminders": {"after_s": 120, "rounds_per_tier": 2, "max_rounds": 4,
                                   **reminders}}))
 
@@ -126,6 +129,29 @@ def test_no_reminder_piles_up_behind_a_round_still_on_its_way(tmp_path: Path) ->
     assert plans(h)[-1].reason == "reminder"
 
 
+def test_no_reminder_piles_up_behind_an_sms_the_modem_cannot_send(tmp_path: Path) -> None:
+    """The hotline took the alarm but the modem keeps failing: a second round would only
+    queue a second SMS behind the first. The ladder waits until the SMS went out."""
+    h = ladder(tmp_path, http=True)
+    h.record(EventDraft(EventType.PRESS, device="er-1"))
+    (first,) = plans(h)
+    http = next(d for d in first.deliveries if d.channel == "http")
+    h.record(EventDraft(EventType.ESCALATION_ATTEMPT, alarm_id=first.alarms[0], detail={
+        **http.to_json(), "attempt": 1, "status": "delivered", "will_retry": False,
+        "alarms": list(first.alarms), "delivered_at": "2026-01-01T00:00:00.000Z"}))
+    alarm = h.alarm(first.alarms[0])
+    assert alarm.state == "escalated"
+    for d in first.deliveries:
+        if d.channel == "sms":
+            h.record(EventDraft(EventType.ESCALATION_ATTEMPT, alarm_id=alarm.id, detail={
+                **d.to_json(), "attempt": 1, "status": "retrying", "will_retry": True,
+                "alarms": [alarm.id], "error": "+CMS ERROR: 500"}))
+    assert wait(h, 600) == [] and len(plans(h)) == 1, "the SMS is still owed"
+    deliver(h, first)
+    wait(h, 120)
+    assert plans(h)[-1].reason == "reminder"
+
+
 def test_the_next_reminder_survives_a_restart(tmp_path: Path) -> None:
     h = ladder(tmp_path)
     h.record(EventDraft(EventType.PRESS, device="er-1"))
@@ -166,3 +192,34 @@ def test_a_mass_alarm_is_reminded_as_one(tmp_path: Path) -> None:
     assert text.startswith("NHẮC LẠI 1: ")
     for alarm_id in mass.alarms:
         assert h.alarm(alarm_id).history[-1]["action"] == "reminder"
+
+
+def test_a_police_ok_covers_only_the_rooms_the_police_were_told_of(tmp_path: Path) -> None:
+    """A mass group forms while the first alarm's own SMS is already out: an officer's OK
+    to that SMS acknowledges that alarm, not the rooms whose combined SMS has not reached
+    the police yet (their LEDs must not say "police acknowledged"). Once it has, the next
+    OK covers them."""
+    h = ladder(tmp_path)
+    h.record(EventDraft(EventType.PRESS, device="er-1"))
+    (first,) = plans(h)
+    deliver(h, first)
+    for device in ("b-0", "b-1"):
+        h.record(EventDraft(EventType.PRESS, device=device))
+    mass = next(p for p in plans(h) if p.mass)
+    a, b, c = (h.alarm(i) for i in mass.alarms)
+    assert a.id == first.alarms[0] and (b.state, c.state) == ("raised", "raised")
+
+    def ok() -> None:
+        h.record(EventDraft(EventType.POLICE_REPLY, detail={
+            "from": WARD[0], "text": f"OK {a.code}", "code": a.code, "authorised": True}))
+
+    ok()
+    assert (a.state, b.state, c.state) == ("police_acknowledged", "raised", "raised")
+    deliver(h, mass)
+    assert (b.state, c.state) == ("escalated", "escalated")
+    assert b.remind_at is not None, "still owed an acknowledgement: the ladder runs"
+    ok()
+    assert (b.state, c.state) == ("police_acknowledged", "police_acknowledged")
+    assert b.remind_at is None and c.remind_at is None
+    replies = h.of_type("police_reply")
+    assert "ignored" not in detail(replies[1]), "the second OK acknowledged the rest"

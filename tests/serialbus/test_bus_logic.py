@@ -149,6 +149,18 @@ def test_supervision_lost_once_and_restored() -> None:
     assert sup.seen(99) is False  # not watched
 
 
+def test_a_loss_the_journal_refused_is_reported_again() -> None:
+    """The gateway could not journal ``supervision_lost``: the desk must still learn the node
+    went silent, so the loss is due again at the next check (not only at the next frame)."""
+    clock = ManualClock()
+    sup = Supervisor(clock, default_s=300)
+    sup.watch(1)
+    clock.advance(300)
+    assert sup.due() == [1]
+    sup.report_again(1)
+    assert sup.due() == [1] and sup.due() == []
+
+
 def test_reject_limiter_counts_everything_journals_a_few() -> None:
     clock = ManualClock()
     limiter = RejectLimiter(clock, per_window=10, window_s=60)

@@ -174,3 +174,43 @@ def test_every_frame_carrying_the_battery_updates_the_retained_state(
     finally:
         collector.stop()
         sim.stop()
+
+
+def test_heartbeats_refresh_the_retained_state_without_events(
+    tmp_path: Path, broker
+) -> None:  # type: ignore[no-untyped-def]
+    """SPEC §2: a heartbeat is not an event, but it refreshes the node's last-seen time and
+    battery. A node that only heartbeats (no press for months) shows its battery falling on
+    ``device/<id>/state``; the refresh is committed with the bus's periodic flush, not per
+    heartbeat (the SD card)."""
+    sim = BusSimulator([NodeSpec(11, battery_mv=2950, hb_ms=200), NodeSpec(12, key=KEY)],
+                       tmp_path / "bus")
+    sim.start()
+    collector = MqttCollector(broker.port)
+    collector.start("alarmgw/bv-test/device/bed-11/state", "alarmgw/bv-test/events")
+    config = serial_site(tmp_path, broker.port, sim.port)
+
+    def states(ms):  # type: ignore[no-untyped-def]
+        return [m.json() for m in ms if m.topic.endswith("bed-11/state")]
+
+    try:
+        async def body(gw: Gateway) -> None:
+            assert gw.devices is not None and gw.serial is not None
+            await asyncio.to_thread(sim.drain_battery, 11, 2700)
+            await asyncio.to_thread(wait_until, lambda: (
+                gw.devices.flags("bed-11").battery_mv == 2700), 10)  # type: ignore[union-attr]
+            published = len(states(collector.messages))
+            assert gw.serial.on_flush is not None
+            await gw.serial.on_flush()  # what the bus does every flush_s (15 min)
+            await asyncio.to_thread(collector.wait_for, lambda ms: [
+                s for s in states(ms)[published:] if s["battery_mv"] == 2700], 10)
+
+        asyncio.run(run_for(config, body))
+        events = [e for e in collector.events() if e["device"] == "bed-11"]
+        assert [e["type"] for e in events] == ["boot"], "heartbeats are not events"
+        shown = states(collector.messages)
+        assert shown[-1]["battery_mv"] == 2700 and shown[-1]["state"] == "normal"
+        assert shown[-1]["last_seen"] > events[0]["ts"]
+    finally:
+        collector.stop()
+        sim.stop()
