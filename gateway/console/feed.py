@@ -78,7 +78,8 @@ class LiveFeed:
         """Push changes as they are committed and the gateway's health every few seconds."""
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), HEALTH_EVERY_S)
+                async with asyncio.timeout(HEALTH_EVERY_S):  # not wait_for (gateway.mqtt.link)
+                    await self._wake.wait()
             self._wake.clear()
             try:
                 self.pump()

@@ -177,7 +177,8 @@ class ConsoleApp:
             if viewer.session is not None:
                 wait = min(wait, sessions.remaining_s(viewer.session))
             try:
-                message = await asyncio.wait_for(queue.get(), max(wait, 0.01))
+                async with asyncio.timeout(max(wait, 0.01)):  # not wait_for (gateway.mqtt.link)
+                    message = await queue.get()
             except TimeoutError:
                 message = ("ping", _json(self.feed.clock_message()))
             if viewer.session is not None and not sessions.alive(viewer.session):

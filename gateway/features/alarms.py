@@ -55,7 +55,8 @@ class AlarmTimers:
             self._event.clear()
             timeout = None if deadline is None else deadline - now
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._event.wait(), timeout)
+                async with asyncio.timeout(timeout):  # not wait_for: see gateway.mqtt.link
+                    await self._event.wait()
 
     async def _fire(self, now: float) -> None:
         """Record one due timer (the next loop turn takes the others)."""

@@ -21,6 +21,7 @@ Entity ids are suggested with ``default_entity_id``: Home Assistant 2025.10 depr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from typing import TYPE_CHECKING, Any
@@ -175,10 +176,9 @@ class Discovery:
                     await asyncio.sleep(poll_s)
                     continue
                 done_for = mqtt.connects
-            try:
-                await asyncio.wait_for(self.wanted.wait(), poll_s)
-            except TimeoutError:
-                pass
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(poll_s):  # not wait_for: see gateway.mqtt.link
+                    await self.wanted.wait()
 
     async def _publish_all(self) -> bool:
         for topic, payload in self.configs.items():

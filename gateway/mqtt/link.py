@@ -76,8 +76,13 @@ class _Client(aiomqtt.Client):
                     batch.left.add(info.mid)
                     self._batches[info.mid] = batch
             if batch.left:
+                # asyncio.timeout, not wait_for: on 3.11 wait_for returns the result when
+                # the PUBACKs and a cancellation arrive together, swallowing the cancel; the
+                # session's other pumps then wait for this one for ever (a link that never
+                # reconnects while the gateway says online)
                 try:
-                    await asyncio.wait_for(asyncio.shield(batch.done), timeout)
+                    async with asyncio.timeout(timeout):
+                        await asyncio.shield(batch.done)
                 except TimeoutError:
                     raise aiomqtt.MqttError("Operation timed out") from None
         finally:

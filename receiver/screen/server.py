@@ -215,7 +215,8 @@ class ScreenApp:
                      session: Session) -> None:
         while True:
             try:
-                message = await asyncio.wait_for(queue.get(), PING_EVERY_S)
+                async with asyncio.timeout(PING_EVERY_S):  # not wait_for: it can swallow a cancel
+                    message = await queue.get()
             except TimeoutError:
                 message = ("health", _dumps(self.health_message()))
             if not self.sessions.alive(session):
