@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -88,6 +89,17 @@ class _Client(aiomqtt.Client):
         finally:
             for mid in batch.left:
                 self._batches.pop(mid, None)
+
+    async def _wait_for(self, fut: Awaitable[Any], timeout: float | None) -> Any:
+        """The wait of aiomqtt (connect, subscribe, a single publish, disconnect), with
+        ``asyncio.timeout`` instead of ``asyncio.wait_for``: on Python 3.11 the latter
+        swallows a cancellation that arrives with the result (see :meth:`publish_many`)."""
+        limit = self.timeout if timeout is None else timeout
+        try:
+            async with asyncio.timeout(None if limit == math.inf else limit):
+                return await fut
+        except TimeoutError:
+            raise aiomqtt.MqttError("Operation timed out") from None
 
     def _on_publish(self, client: Any, userdata: Any, mid: int, *args: Any) -> None:
         batch = self._batches.pop(mid, None)

@@ -12,7 +12,9 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
+import aiomqtt
 import paho.mqtt.client as mqtt
+import pytest
 
 from gateway.mqtt.link import _Client
 
@@ -50,3 +52,36 @@ def test_a_cancel_that_races_the_pubacks_is_not_swallowed() -> None:
         return "returned"
 
     assert asyncio.run(scenario()) == "cancelled"
+
+
+def test_aiomqtts_own_waits_do_not_swallow_a_cancel_either() -> None:
+    """Connect, subscribe and single publishes wait through aiomqtt's ``_wait_for``, which
+    the gateway's client replaces for the same reason."""
+    async def scenario() -> str:
+        client = _Client(hostname="127.0.0.1", port=1)
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[str] = loop.create_future()
+        task = asyncio.create_task(client._wait_for(answer, timeout=10))
+        await asyncio.sleep(0)
+
+        def answer_and_cancel() -> None:
+            answer.set_result("suback")
+            task.cancel()
+
+        loop.call_soon(answer_and_cancel)
+        try:
+            await task
+        except asyncio.CancelledError:
+            return "cancelled"
+        return "returned"
+
+    assert asyncio.run(scenario()) == "cancelled"
+
+
+def test_a_wait_that_runs_out_is_an_mqtt_error() -> None:
+    async def scenario() -> None:
+        client = _Client(hostname="127.0.0.1", port=1)
+        await client._wait_for(asyncio.get_running_loop().create_future(), timeout=0.01)
+
+    with pytest.raises(aiomqtt.MqttError, match="timed out"):
+        asyncio.run(scenario())
