@@ -8,42 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from config.config_helpers import BASE, errors_of
 
 from gateway.config.schema import load_config
-from gateway.core.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
-
-BASE = """
-[site]
-id = "bv"
-name = "Bệnh viện"
-
-[[wards]]
-id = "cap-cuu"
-name = "Khoa Cấp cứu"
-
-[[devices]]
-id = "b1"
-ward = "cap-cuu"
-room = "P1"
-pin = 17
-
-[[devices]]
-id = "b2"
-ward = "cap-cuu"
-room = "P2"
-pin = 27
-"""
-
-
-def errors_of(tmp_path: Path, text: str) -> list[str]:
-    path = tmp_path / "site.toml"
-    path.write_text(text, encoding="utf-8")
-    with pytest.raises(ConfigError) as info:
-        load_config(path)
-    return info.value.lines()
-
 
 BROKEN = [
     ("syntax", BASE + "\n[mqtt\nurl = 1", ": TOML syntax error"),

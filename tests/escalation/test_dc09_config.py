@@ -6,31 +6,9 @@ import os
 from pathlib import Path
 
 import pytest
+from config.config_helpers import BASE, refusals
 
 from gateway.config.schema import load_config, read_key
-from gateway.core.errors import ConfigError
-
-BASE = """
-[site]
-id = "bv"
-name = "Bệnh viện"
-
-[[wards]]
-id = "cap-cuu"
-name = "Khoa Cấp cứu"
-
-[[devices]]
-id = "b1"
-ward = "cap-cuu"
-room = "P1"
-pin = 17
-
-[[devices]]
-id = "b2"
-ward = "cap-cuu"
-room = "P2"
-pin = 27
-"""
 
 ARC = """
 [escalation.dc09]
@@ -49,12 +27,6 @@ def site(tmp_path: Path, *, account: str = "1A2B", receiver: str = "") -> Path:
     path.write_text(BASE + ARC.format(account=account, receiver=receiver, channel=""),
                     encoding="utf-8")
     return path
-
-
-def errors(path: Path) -> list[str]:
-    with pytest.raises(ConfigError) as info:
-        load_config(path)
-    return info.value.lines()
 
 
 def key_file(tmp_path: Path, key: bytes, mode: int = 0o600) -> str:
@@ -80,7 +52,7 @@ def test_a_good_channel_loads_with_each_key_size(tmp_path: Path, size: int) -> N
     ("1" * 17, "escalation.dc09.receivers[0].account: string should match pattern"),
 ])
 def test_bad_accounts_are_named(tmp_path: Path, account: str, expected: str) -> None:
-    lines = errors(site(tmp_path, account=account))
+    lines = refusals(site(tmp_path, account=account))
     assert any(expected in line.lower() for line in lines), lines
 
 
@@ -92,13 +64,13 @@ def test_bad_accounts_are_named(tmp_path: Path, account: str, expected: str) -> 
     (b"K" * 15 + b"\x07", 0o600, "printable ASCII"),
 ])
 def test_bad_keys_are_refused(tmp_path: Path, key: bytes, mode: int, expected: str) -> None:
-    lines = errors(site(tmp_path, receiver=f'key_file = "{key_file(tmp_path, key, mode)}"'))
+    lines = refusals(site(tmp_path, receiver=f'key_file = "{key_file(tmp_path, key, mode)}"'))
     assert any(line.startswith("escalation.dc09.receivers[0].key_file:") and expected in line
                for line in lines), lines
 
 
 def test_a_missing_key_file_is_refused(tmp_path: Path) -> None:
-    lines = errors(site(tmp_path, receiver='key_file = "nope.key"'))
+    lines = refusals(site(tmp_path, receiver='key_file = "nope.key"'))
     assert any(line.startswith("escalation.dc09.receivers[0].key_file:") for line in lines)
 
 
@@ -117,7 +89,7 @@ host = "127.0.0.1"
 port = 12000
 account = "1A2B"
 """, encoding="utf-8")
-    lines = errors(path)
+    lines = refusals(path)
     assert any(line.startswith("escalation.dc09.codes.panic:") and "'PZ' is not a SIA DC-03"
                in line for line in lines), lines
     assert any(line.startswith("escalation.dc09.codes.duress:") for line in lines), lines
@@ -132,7 +104,7 @@ def test_duplicate_receiver_names_and_zones_are_named(tmp_path: Path) -> None:
     path.write_text(BASE.replace("pin = 27", "pin = 27\nzone = 1")
                     + ARC.format(account="1A2B", receiver="", channel="") + second,
                     encoding="utf-8")
-    lines = errors(path)
+    lines = refusals(path)
     assert any(line.startswith("escalation.dc09.receivers[1].name:") and "already used" in line
                for line in lines), lines
     assert any(line.startswith("devices[1].zone:") and "DC-09 zone 1" in line
@@ -142,4 +114,4 @@ def test_duplicate_receiver_names_and_zones_are_named(tmp_path: Path) -> None:
 def test_no_receiver_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "site.toml"
     path.write_text(BASE + "\n[escalation.dc09]\nreceivers = []\n", encoding="utf-8")
-    assert any(line.startswith("escalation.dc09.receivers:") for line in errors(path))
+    assert any(line.startswith("escalation.dc09.receivers:") for line in refusals(path))

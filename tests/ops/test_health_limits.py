@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import MOSQUITTO, free_port
 from mqtt_helpers import Broker, MqttCollector
+from waiting import apoll_until
 
 from gateway.config.schema import validate_config
 from gateway.features.operations import NEXT_TEST_KEY, warn_weak_security
@@ -100,11 +101,7 @@ def _types(collector: MqttCollector) -> list[str]:
 
 
 async def _wait(predicate, within: float = 15.0) -> None:  # type: ignore[no-untyped-def]
-    async def until() -> None:
-        while not predicate():  # noqa: ASYNC110 - a bounded poll of journal state
-            await asyncio.sleep(0.05)
-
-    await asyncio.wait_for(until(), within)
+    await apoll_until(predicate, within, what="the journal state")
 
 
 def test_disk_trouble_once_across_intervals(broker: Broker, collector: MqttCollector,

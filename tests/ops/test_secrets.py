@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import trustme
 from conftest import MOSQUITTO, ROOT, free_port
 from mqtt_helpers import Broker, MqttCollector, wait_for_port
+from waiting import poll_until
 
 from gateway.config.schema import load_config
 from gateway.core.errors import ConfigError
@@ -142,10 +142,8 @@ def test_tls_with_a_wrong_ca_is_refused_with_one_clear_line(tmp_path: Path, ca: 
         gw.start()
         gw.wait_ready()
         # the gateway retries (backoff from 0.2 s): wait for several refused handshakes
-        deadline = time.monotonic() + 20
-        while mosquitto_log.read_text().count(f"on port {tls_port}") < 3:
-            assert time.monotonic() < deadline, "the gateway did not retry"
-            time.sleep(0.05)
+        poll_until(lambda: mosquitto_log.read_text().count(f"on port {tls_port}") >= 3, 20,
+                   what="the gateway retrying")
         lines = [line for line in (tmp_path / "gateway.log").read_text().splitlines()
                  if "event=broker_unreachable" in line]
         assert gw.control({"cmd": "ping"})["ok"]

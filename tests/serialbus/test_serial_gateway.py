@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from conftest import write_site
 from mqtt_helpers import MqttCollector
@@ -143,21 +146,33 @@ def test_replay_rejected_after_a_power_cut_that_kept_the_registry_stale(
         sim.stop()
 
 
+@contextlib.contextmanager
+def bed_11(tmp_path: Path, broker: Any, spec: NodeSpec
+           ) -> Iterator[tuple[BusSimulator, MqttCollector, Path]]:
+    """Node 11 (``bed-11``) as ``spec`` says, beside keyed node 12, with an observer of
+    bed-11's retained state and of the events; the site's config path."""
+    sim = BusSimulator([spec, NodeSpec(12, key=KEY)], tmp_path / "bus")
+    sim.start()
+    collector = MqttCollector(broker.port)
+    collector.start("alarmgw/bv-test/device/bed-11/state", "alarmgw/bv-test/events")
+    try:
+        yield sim, collector, serial_site(tmp_path, broker.port, sim.port)
+    finally:
+        collector.stop()
+        sim.stop()
+
+
+def states(messages: list[Any]) -> list[dict[str, Any]]:
+    """bed-11's retained state documents, in the order they were published."""
+    return [m.json() for m in messages if m.topic.endswith("bed-11/state")]
+
+
 def test_every_frame_carrying_the_battery_updates_the_retained_state(
     tmp_path: Path, broker
 ) -> None:  # type: ignore[no-untyped-def]
     """A node's BOOT and PRESS frames both carry its battery: the retained
     ``device/<id>/state`` shows it (it was ``battery_mv: null`` after both)."""
-    sim = BusSimulator([NodeSpec(11, battery_mv=2950), NodeSpec(12, key=KEY)], tmp_path / "bus")
-    sim.start()
-    collector = MqttCollector(broker.port)
-    collector.start("alarmgw/bv-test/device/bed-11/state", "alarmgw/bv-test/events")
-    config = serial_site(tmp_path, broker.port, sim.port)
-
-    def states(ms):  # type: ignore[no-untyped-def]
-        return [m.json() for m in ms if m.topic.endswith("bed-11/state")]
-
-    try:
+    with bed_11(tmp_path, broker, NodeSpec(11, battery_mv=2950)) as (sim, collector, config):
         async def body(gw: Gateway) -> None:
             await asyncio.to_thread(sim.press, 11)
             await asyncio.to_thread(collector.wait_for, lambda ms: [
@@ -171,9 +186,6 @@ def test_every_frame_carrying_the_battery_updates_the_retained_state(
         assert after_boot and after_boot[-1]["battery_mv"] == boot["detail"]["batt_mv"] > 2000
         in_alarm = [s for s in shown if s["state"] == "alarm"]
         assert in_alarm[0]["battery_mv"] == press["detail"]["batt_mv"]
-    finally:
-        collector.stop()
-        sim.stop()
 
 
 def test_heartbeats_refresh_the_retained_state_without_events(
@@ -183,17 +195,8 @@ def test_heartbeats_refresh_the_retained_state_without_events(
     battery. A node that only heartbeats (no press for months) shows its battery falling on
     ``device/<id>/state``; the refresh is committed with the bus's periodic flush, not per
     heartbeat (the SD card)."""
-    sim = BusSimulator([NodeSpec(11, battery_mv=2950, hb_ms=200), NodeSpec(12, key=KEY)],
-                       tmp_path / "bus")
-    sim.start()
-    collector = MqttCollector(broker.port)
-    collector.start("alarmgw/bv-test/device/bed-11/state", "alarmgw/bv-test/events")
-    config = serial_site(tmp_path, broker.port, sim.port)
-
-    def states(ms):  # type: ignore[no-untyped-def]
-        return [m.json() for m in ms if m.topic.endswith("bed-11/state")]
-
-    try:
+    spec = NodeSpec(11, battery_mv=2950, hb_ms=200)
+    with bed_11(tmp_path, broker, spec) as (sim, collector, config):
         async def body(gw: Gateway) -> None:
             assert gw.devices is not None and gw.serial is not None
             await asyncio.to_thread(sim.drain_battery, 11, 2700)
@@ -211,6 +214,3 @@ def test_heartbeats_refresh_the_retained_state_without_events(
         shown = states(collector.messages)
         assert shown[-1]["battery_mv"] == 2700 and shown[-1]["state"] == "normal"
         assert shown[-1]["last_seen"] > events[0]["ts"]
-    finally:
-        collector.stop()
-        sim.stop()
