@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from drivers.debounce import Debouncer, Transition
+from gateway.core.backoff import Backoff
 from gateway.core.enums import LedState
 from gateway.core.errors import HardwareError, JournalError
 from gateway.core.events import EventDraft, EventType
@@ -22,8 +23,10 @@ from gateway.core.ports import Clock, EventSink, GpioDevice
 
 log = logging.getLogger(__name__)
 
-#: pauses (s) between tries of a commit the journal refused, before the gateway stops
-RECORD_RETRY_S = (0.2, 0.5, 1.0, 2.0, 4.0)
+#: pauses between tries of a commit the journal refused (0.2 s doubling: 6.2 s in all over
+#: ``RECORD_TRIES``), before the gateway stops
+RECORD_RETRY = Backoff(first_s=0.2, cap_s=4.0)
+RECORD_TRIES = 6
 
 
 class GpioJournalError(JournalError):
@@ -110,13 +113,13 @@ class GpioInputs:
     async def _commit(self, sink: EventSink, record_many: Any,
                       drafts: list[EventDraft]) -> None:
         """Commit ``drafts`` (oldest first), retrying a journal that refuses them for
-        :data:`RECORD_RETRY_S`. A press the journal cannot take must not be dropped with a
+        :data:`RECORD_RETRY`. A press the journal cannot take must not be dropped with a
         log line while the gateway looks healthy: when the retries run out this raises, the
         supervisor journals the trouble where it can, says ``offline`` and exits, and
         systemd restarts the gateway. What committed before the failure stays committed."""
         pending = list(drafts)
         waited = 0.0
-        for pause in (*RECORD_RETRY_S, None):
+        for attempt in range(1, RECORD_TRIES + 1):
             try:
                 if len(pending) > 1 and record_many is not None:
                     await record_many(pending)
@@ -130,10 +133,11 @@ class GpioInputs:
                 raise
             except Exception as exc:
                 log.error("event=gpio_record_failed waiting=%d error=%r", len(pending), str(exc))
-                if pause is None:
+                if attempt == RECORD_TRIES:
                     raise GpioJournalError(
                         f"GPIO: {len(pending)} input event(s) could not be journaled for "
                         f"{waited:.0f} s: {exc}") from exc
+                pause = RECORD_RETRY.ceiling_s(attempt)
                 await asyncio.sleep(pause)
                 waited += pause
 

@@ -190,18 +190,24 @@ def build_plan(
     config: SiteConfig, key: str, round_no: int, members: list[Alarm], reason: str, now: float
 ) -> Plan:
     """The plan for escalating ``members`` (one alarm, or a mass group keyed ``key``)."""
-    primary = members[0]
     deliveries = tuple(
         Delivery(escalation_id=escalation_id(key, ch, target, round_no), channel=ch,
                  target=target)
-        for ch, target in targets(config, drill=primary.drill)
+        for ch, target in targets(config, drill=members[0].drill)
     )
+    return _plan(config, key, round_no, members, reason, now, deliveries)
+
+
+def _plan(config: SiteConfig, key: str, round_no: int, members: list[Alarm], reason: str,
+          now: float, deliveries: tuple[Delivery, ...]) -> Plan:
+    """A plan of ``deliveries`` for ``members`` (the first names the alarm)."""
     return Plan(
         key=key, round=round_no, reason=reason, mass=len(members) > 1,
         delivery=DeliveryMode(config.policy.delivery),
         fallback_after_s=config.policy.fallback_after_s, decided_at=rfc3339(now),
         alarms=tuple(m.id for m in members), count=len(members),
-        alarm=snapshot(primary, sum(m.press_count for m in members)), deliveries=deliveries,
+        alarm=snapshot(members[0], sum(m.press_count for m in members)),
+        deliveries=deliveries,
         # a mass alarm's SMS names every room: each member's ward, room and code
         members=tuple(Member(id=m.id, ward=m.ward, room=m.room, code=m.code)
                       for m in members) if len(members) > 1 else (),
@@ -245,15 +251,7 @@ def build_reminder(config: SiteConfig, key: str, round_no: int, members: list[Al
         Delivery(escalation_id=escalation_id(key, Channel.SMS, number, round_no),
                  channel=Channel.SMS, target=number, reminder=earlier(number))
         for number in ladder_numbers(config, round_no, drill=primary.drill))
-    return Plan(
-        key=key, round=round_no, reason="reminder", mass=len(members) > 1,
-        delivery=DeliveryMode(config.policy.delivery),
-        fallback_after_s=config.policy.fallback_after_s, decided_at=rfc3339(now),
-        alarms=tuple(m.id for m in members), count=len(members),
-        alarm=snapshot(primary, sum(m.press_count for m in members)), deliveries=deliveries,
-        members=tuple(Member(id=m.id, ward=m.ward, room=m.room, code=m.code)
-                      for m in members) if len(members) > 1 else (),
-    )
+    return _plan(config, key, round_no, members, "reminder", now, deliveries)
 
 
 def apply_plan(plan: Plan, alarm: Alarm) -> None:

@@ -91,12 +91,13 @@ class Dispatcher:
         self.dc09 = dc09(self.reporter, sleep, retry_pause_s) if dc09 is not None else None
         self.plans_seen = 0
         self.unreadable = 0  # journaled plans that could not be read back (logged each)
+        self.answers_failed = 0  # answers to police replies whose job raised (logged each)
         self._failed: BaseException | None = None  # a job that raised: the gateway stops
         self._wake: asyncio.Event | None = None
 
     def health(self) -> dict[str, Any]:
         return {"escalations_in_flight": len(self._inflight), "plans": self.plans_seen,
-                "unreadable_plans": self.unreadable,
+                "unreadable_plans": self.unreadable, "answers_failed": self.answers_failed,
                 "trouble": sorted(self.reporter.trouble)}
 
     async def run(self) -> None:
@@ -138,7 +139,8 @@ class Dispatcher:
 
     def _take(self, event: Event) -> None:
         if event.type == EventType.POLICE_REPLY and self.sms is not None:
-            self._track(event.seq, self.answers.answer(event), f"answer-{event.seq}")
+            self._track(event.seq, self.answers.answer(event), f"answer-{event.seq}",
+                        owed=False)
             return
         journaled = (event.detail or {}).get("escalation")
         if event.type != EventType.ALARM_STATE or not isinstance(journaled, dict):
@@ -152,19 +154,26 @@ class Dispatcher:
             return
         if event.seq <= self._live_from:
             plan = replace(plan, replayed=True)
-        self._track(event.seq, self._execute(plan), f"escalation-{event.seq}")
+        self._track(event.seq, self._execute(plan), f"escalation-{event.seq}", owed=True)
 
-    def _track(self, seq: int, job: Coroutine[Any, Any, None], name: str) -> None:
-        """Run ``job`` for the event ``seq``; the cursor stays before it until it ends."""
+    def _track(self, seq: int, job: Coroutine[Any, Any, None], name: str, *,
+               owed: bool) -> None:
+        """Run ``job`` for the event ``seq``; the cursor stays before it until it ends.
+        ``owed``: a delivery to the police (a failure stops the gateway); an answer to a
+        police reply is a courtesy whose failure is logged and counted, so a reply that
+        trips it can never keep a gateway restarting on its replay."""
         task = asyncio.create_task(job, name=name)
         self._inflight[seq] = task
-        task.add_done_callback(functools.partial(self._finished, seq))
+        task.add_done_callback(functools.partial(self._finished, seq, owed=owed))
 
-    def _finished(self, seq: int, task: asyncio.Task[None]) -> None:
+    def _finished(self, seq: int, task: asyncio.Task[None], *, owed: bool) -> None:
         if task.cancelled():
             return  # stopped, not finished: the cursor stays before it, a restart replays it
         failure = task.exception()
-        if failure is not None:
+        if failure is not None and not owed:
+            self.answers_failed += 1
+            log.error("event=answer_job_failed seq=%d error=%r", seq, str(failure))
+        elif failure is not None:
             # the delivery this job owed is not done: keep the cursor before it (a restart
             # replays the plan) and end the dispatcher, so the gateway stops loudly instead
             # of showing an alarm as "being sent" for ever

@@ -14,6 +14,7 @@ from waiting import apoll_until
 
 from drivers.gpio import GpioInputs
 from gateway.config.schema import Device
+from gateway.core.backoff import Backoff
 from gateway.core.clock import SystemClock
 from gateway.core.enums import LedState
 from gateway.core.errors import HardwareError, JournalError
@@ -150,7 +151,7 @@ class RefusingJournal(Journal):
 
 def press_once(journal: Journal, monkeypatch: pytest.MonkeyPatch) -> BaseException | None:
     """Press b1 once into ``journal``; what ``run()`` ended with, if it ended."""
-    monkeypatch.setattr("drivers.gpio.RECORD_RETRY_S", (0.01, 0.02, 0.05))
+    monkeypatch.setattr("drivers.gpio.RECORD_RETRY", Backoff(first_s=0.01, cap_s=0.05))
     factory = MockFactory()
 
     async def scenario() -> BaseException | None:
